@@ -1,0 +1,91 @@
+"""Simulator speed: chunk-steps per second, vectorised vs the scalar reference, in one run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from abr import sim_kernel
+from abr.reference_sim import ReferenceSession
+from abr.sim import BatchSimulator
+from abr.traces import Trace
+from abr.video import Video
+
+DEFAULT_SESSION_COUNTS = (1, 64, 1024, 4096)
+
+
+def _rate(run_once: Callable[[], int], min_seconds: float) -> float:
+    """Steps per second of `run_once` (which returns steps done), repeated for min_seconds."""
+    run_once()  # warm-up: compilation, caches
+    steps, start = 0, time.perf_counter()
+    while True:
+        steps += run_once()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return steps / elapsed
+
+
+def reference_steps_per_s(traces: Sequence[Trace], video: Video, min_seconds: float) -> float:
+    rng = np.random.default_rng(0)
+    sizes = video.sizes_bytes.tolist()
+    series = [(t.time_s.tolist(), t.mbps.tolist()) for t in traces]
+    counter = iter(range(10**12))
+
+    def one_video() -> int:
+        time_s, mbps = series[next(counter) % len(series)]
+        session = ReferenceSession(time_s, mbps, video.chunk_s, int(rng.integers(1, len(mbps))))
+        levels = rng.integers(0, video.n_levels, video.n_chunks).tolist()
+        for chunk, level in enumerate(levels):
+            session.fetch(sizes[level][chunk], float(rng.uniform(0.9, 1.1)))
+        return video.n_chunks
+
+    return _rate(one_video, min_seconds)
+
+
+def vectorised_steps_per_s(
+    traces: Sequence[Trace], video: Video, n_sessions: int, backend: str, min_seconds: float
+) -> float:
+    sim = BatchSimulator(traces, video, n_sessions, mode="train", seed=0, backend=backend)  # type: ignore[arg-type]
+    levels = np.random.default_rng(1).integers(0, video.n_levels, (video.n_chunks, n_sessions))
+
+    def one_video() -> int:
+        sim.reset()
+        for chunk in range(video.n_chunks):
+            sim.step(levels[chunk])
+        return video.n_chunks * n_sessions
+
+    return _rate(one_video, min_seconds)
+
+
+def run_benchmark(
+    traces: Sequence[Trace],
+    video: Video,
+    session_counts: Sequence[int] = DEFAULT_SESSION_COUNTS,
+    min_seconds: float = 2.0,
+    backends: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Training-mode stepping (random traces and starts, noise, random levels)."""
+    if backends is None:
+        backends = ["numba", "numpy"] if sim_kernel.HAVE_NUMBA else ["numpy"]
+    reference = reference_steps_per_s(traces, video, min_seconds)
+    by_backend = {
+        backend: {
+            str(n): vectorised_steps_per_s(traces, video, n, backend, min_seconds)
+            for n in session_counts
+        }
+        for backend in backends
+    }
+    best = backends[0]
+    largest = str(max(session_counts))
+    return {
+        "traces": len(traces),
+        "chunks_per_video": video.n_chunks,
+        "reference_steps_per_s": reference,
+        "backend": best,
+        "steps_per_s": by_backend[best],
+        "steps_per_s_by_backend": by_backend,
+        f"speedup_at_{largest}": by_backend[best][largest] / reference,
+        "speedup_by_backend": {b: r[largest] / reference for b, r in by_backend.items()},
+    }

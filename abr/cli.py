@@ -1,0 +1,226 @@
+"""The `abr` command line. Each subcommand's --help says what it does and what it prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from abr.traces import DEFAULT_MAHIMAHI_BIN_MS, TRACE_FORMATS, TraceError
+from abr.video import VideoError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TRACES = REPO_ROOT / "traces" / "default"
+console = Console(stderr=True)
+
+
+def _default_traces(split: str) -> list[str]:
+    folder = DEFAULT_TRACES / split
+    if not folder.is_dir():
+        raise TraceError(f"{folder}: the default trace set is missing; pass --traces DIR")
+    return [str(folder)]
+
+
+def _print_json_last(data: object) -> None:
+    """The machine-readable result: one JSON object on the last line of stdout."""
+    print(json.dumps(data, default=float))
+
+
+def _table(title: str, rows: dict[str, object]) -> Table:
+    table = Table(title=title, show_header=False)
+    for key, value in rows.items():
+        table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
+    return table
+
+
+# ---------------------------------------------------------------- traces
+def cmd_traces_stats(args: argparse.Namespace) -> None:
+    from abr.trace_stats import trace_set_stats
+    from abr.traces import load_traces
+
+    stats = trace_set_stats(load_traces(args.sources, args.format, args.bin_ms))
+    Console().print(_table(" ".join(args.sources), stats))
+    if args.json:
+        _print_json_last(stats)
+
+
+def cmd_traces_convert(args: argparse.Namespace) -> None:
+    from abr.traces import load_traces, trace_paths, write_cooked, write_mahimahi
+
+    sources = trace_paths([args.source])
+    traces = load_traces(sources, args.from_format, args.bin_ms)
+    target = Path(args.dest)
+    to_folder = Path(args.source).is_dir() or len(traces) > 1
+    if to_folder:
+        target.mkdir(parents=True, exist_ok=True)
+    writer = write_mahimahi if args.to == "mahimahi" else write_cooked
+    for path, trace in zip(sources, traces, strict=True):
+        out = target / path.name if to_folder else target
+        if args.to == "mahimahi" and to_folder and out.suffix != ".down":
+            out = out.with_name(out.name + ".down")
+        writer(trace, out)
+    console.print(f"wrote {len(traces)} {args.to} trace(s) to {target}")
+
+
+def cmd_traces_synth(args: argparse.Namespace) -> None:
+    from abr.synth import SynthConfig, synth_traces, write_trace_set
+
+    config = SynthConfig(
+        duration_s=args.duration_s,
+        step_s=args.step_s,
+        min_mbps=args.min_mbps,
+        max_mbps=args.max_mbps,
+        mean_dwell_s=args.mean_dwell_s,
+        outage_prob=args.outage_prob,
+    )
+    traces = synth_traces(config, args.count, args.seed, args.prefix)
+    paths = write_trace_set(traces, args.out)
+    console.print(f"wrote {len(paths)} traces to {args.out}")
+
+
+# ---------------------------------------------------------------- video
+def cmd_video_synth(args: argparse.Namespace) -> None:
+    from abr.video import save_video_json, synth_video
+
+    ladder = tuple(float(x) for x in args.ladder.split(","))
+    video = synth_video(ladder, args.chunk_s, args.chunks, args.seed, name=args.name)
+    save_video_json(video, args.out)
+    console.print(f"wrote {args.out}: {video.n_levels} levels x {video.n_chunks} chunks")
+
+
+def cmd_video_info(args: argparse.Namespace) -> None:
+    from abr.video import load_video
+
+    video = load_video(args.source)
+    mean_kbps = video.sizes_bytes.mean(axis=1) * 8 / 1000 / video.chunk_s
+    info = {
+        "name": video.name,
+        "levels": video.n_levels,
+        "chunks": video.n_chunks,
+        "chunk_s": video.chunk_s,
+        "bitrates_kbps": video.bitrates_kbps.tolist(),
+        "mean_encoded_kbps": [round(float(x), 1) for x in mean_kbps],
+    }
+    Console().print(_table(video.name, info))
+    if args.json:
+        _print_json_last(info)
+
+
+# ---------------------------------------------------------------- bench-sim
+def cmd_bench_sim(args: argparse.Namespace) -> None:
+    from abr.bench_sim import run_benchmark
+    from abr.traces import load_traces
+    from abr.video import load_video
+
+    traces = load_traces(args.traces or _default_traces("test"))
+    video = load_video(args.video)
+    counts = [int(x) for x in args.sessions.split(",")]
+    backends = None if args.backend == "all" else [args.backend]
+    with console.status("measuring simulator speed"):
+        result = run_benchmark(traces, video, counts, args.seconds, backends)
+    table = Table(title=f"chunk-steps/s ({len(traces)} traces, training mode)")
+    table.add_column("sessions", justify="right")
+    by_backend: dict[str, dict[str, float]] = result["steps_per_s_by_backend"]  # type: ignore[assignment]
+    for backend in by_backend:
+        table.add_column(backend, justify="right")
+        table.add_column(f"{backend} / reference", justify="right")
+    reference = float(result["reference_steps_per_s"])  # type: ignore[arg-type]
+    for n in counts:
+        cells = []
+        for rates in by_backend.values():
+            cells += [f"{rates[str(n)]:,.0f}", f"{rates[str(n)] / reference:.1f}x"]
+        table.add_row(str(n), *cells)
+    Console().print(table)
+    Console().print(f"scalar reference: {reference:,.0f} chunk-steps/s")
+    if args.json:
+        _print_json_last(result)
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="abr",
+        description="Adaptive-bitrate control: traces, videos, a Pensieve-exact simulator.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    traces = sub.add_parser("traces", help="inspect, convert and generate bandwidth traces")
+    traces_sub = traces.add_subparsers(dest="traces_command", required=True)
+    stats = traces_sub.add_parser(
+        "stats", help="files, duration, time-weighted mean/median Mbps, zero-bandwidth runs"
+    )
+    stats.add_argument("sources", nargs="+", help="trace folders, files or globs")
+    stats.add_argument("--format", choices=TRACE_FORMATS, default="auto")
+    stats.add_argument("--bin-ms", type=int, default=DEFAULT_MAHIMAHI_BIN_MS,
+                       help="bin width when reading mahimahi traces")
+    stats.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    stats.set_defaults(func=cmd_traces_stats)
+
+    convert = traces_sub.add_parser("convert", help="convert between mahimahi and cooked")
+    convert.add_argument("source", help="a trace file or a folder of traces")
+    convert.add_argument("dest", help="output file (one trace) or folder")
+    convert.add_argument("--to", choices=("cooked", "mahimahi"), required=True)
+    convert.add_argument("--from", dest="from_format", choices=TRACE_FORMATS, default="auto")
+    convert.add_argument("--bin-ms", type=int, default=DEFAULT_MAHIMAHI_BIN_MS,
+                         help="bin width when reading mahimahi traces")
+    convert.set_defaults(func=cmd_traces_convert)
+
+    synth = traces_sub.add_parser("synth", help="generate Markov-modulated synthetic traces")
+    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--count", type=int, default=20)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--prefix", default="synth")
+    synth.add_argument("--duration-s", type=float, default=320.0)
+    synth.add_argument("--step-s", type=float, default=1.0)
+    synth.add_argument("--min-mbps", type=float, default=0.2)
+    synth.add_argument("--max-mbps", type=float, default=6.0)
+    synth.add_argument("--mean-dwell-s", type=float, default=20.0)
+    synth.add_argument("--outage-prob", type=float, default=0.002)
+    synth.set_defaults(func=cmd_traces_synth)
+
+    video = sub.add_parser("video", help="describe or generate videos")
+    video_sub = video.add_subparsers(dest="video_command", required=True)
+    vsynth = video_sub.add_parser("synth", help="generate a VBR video manifest from a ladder")
+    vsynth.add_argument("--out", required=True, help="output JSON manifest")
+    vsynth.add_argument("--ladder", default="300,750,1200,1850,2850,4300", help="kbps, comma-separated")
+    vsynth.add_argument("--chunk-s", type=float, default=4.0)
+    vsynth.add_argument("--chunks", type=int, default=48)
+    vsynth.add_argument("--seed", type=int, default=0)
+    vsynth.add_argument("--name", default="synthetic")
+    vsynth.set_defaults(func=cmd_video_synth)
+    vinfo = video_sub.add_parser("info", help="ladder, chunks and mean encoded rates of a video")
+    vinfo.add_argument("source", nargs="?", help="Pensieve size folder or JSON (default: embedded)")
+    vinfo.add_argument("--json", action="store_true")
+    vinfo.set_defaults(func=cmd_video_info)
+
+    bench_sim = sub.add_parser(
+        "bench-sim", help="simulator speed: vectorised vs scalar reference, chunk-steps/s"
+    )
+    bench_sim.add_argument("--traces", nargs="+", help="trace folders (default: traces/default/test)")
+    bench_sim.add_argument("--video", help="video folder or JSON (default: embedded)")
+    bench_sim.add_argument("--sessions", default="1,64,1024,4096", help="session counts")
+    bench_sim.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    bench_sim.add_argument("--backend", choices=("all", "numba", "numpy"), default="all")
+    bench_sim.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    bench_sim.set_defaults(func=cmd_bench_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except (TraceError, VideoError, ValueError) as exc:
+        console.print(f"[red]abr: error:[/red] {exc}", highlight=False)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
