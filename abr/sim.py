@@ -224,7 +224,7 @@ class BatchSimulator:
         negative = residual_bytes < 0
         cycles = np.where(negative, cycles - 1, cycles)
         residual_bytes = np.where(negative, residual_bytes + cycle_bytes, residual_bytes)
-        end = t.bytes_index.search_right(trace, first, last, residual_bytes)
+        end = t.bytes_search.search_right(trace, first, last, residual_bytes)
         end_clock_s = t.cycle_time_s[end - 1] + (residual_bytes - t.cum_bytes[end - 1]) / (
             t.rate_bytes_per_s[end]
         )
@@ -242,7 +242,7 @@ class BatchSimulator:
         target_s = self.clock_s + sleep_s
         target_s = target_s - np.floor(target_s / cycle_s) * cycle_s
         target_s = np.where(target_s >= cycle_s, target_s - cycle_s, target_s)
-        end = t.time_index.search_right(trace, first, last, target_s)
+        end = t.time_search.search_right(trace, first, last, target_s)
         sleeping = sleep_s > 0
         self.ptr = np.where(sleeping, end, self.ptr)
         self.clock_s = np.where(sleeping, target_s, self.clock_s)

@@ -19,48 +19,26 @@ from abr.units import BITS_PER_BYTE, BITS_PER_MBIT
 
 
 @dataclass(frozen=True)
-class MonotoneIndex:
-    """Exact `first i in trace t with local[i] > value` over many traces at once.
+class TraceSearch:
+    """Exact `first i of trace t with values[i] > x`, for many sessions in one `searchsorted`.
 
-    A single `searchsorted` runs over `global_keys` (local values shifted by a per-trace base so
-    the whole array is non-decreasing); rounding in `base + value` can land it one run of equal
-    values off, which exact comparisons on `local` then correct.
+    The keys are complex numbers `t + 1j * values[i]`, which numpy orders lexicographically (by
+    trace, then by value; see `numpy.sort`), so no per-trace offset has to be added to the values
+    and nothing is rounded: the answer is the same as a search within the trace's own array.
     """
 
-    local: np.ndarray  # [M] non-decreasing within each trace
-    global_keys: np.ndarray  # [M] non-decreasing overall
-    base: np.ndarray  # [T] added to trace t's local values
-    next_run: np.ndarray  # [M] index of the first larger value after i (i itself at the end)
-    run_start: np.ndarray  # [M] first index of the run of equal values holding i
+    keys: np.ndarray  # [M] complex128, non-decreasing lexicographically
 
     @classmethod
-    def build(cls, local: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> MonotoneIndex:
-        ends = offsets + lengths
-        spans = local[ends - 1] - local[offsets]
-        base = np.concatenate(([0.0], np.cumsum(spans[:-1] + 1.0))) - local[offsets]
-        trace_of = np.repeat(np.arange(len(offsets)), lengths)
-        global_keys = local + base[trace_of]
-        index = np.arange(len(local))
-        is_start = np.ones(len(local), dtype=bool)
-        is_start[1:] = local[1:] != local[:-1]
-        is_start[offsets] = True
-        run_start = np.maximum.accumulate(np.where(is_start, index, 0))
-        # next_run[i]: the next run start after i, if it is still in the same trace
-        next_start = np.where(is_start, index, len(local))
-        next_start = np.minimum.accumulate(next_start[::-1])[::-1]
-        following = np.append(next_start[1:], len(local))
-        next_run = np.where(following < ends[trace_of], following, index)
-        return cls(local, global_keys, base, next_run, run_start)
+    def build(cls, values: np.ndarray, lengths: np.ndarray) -> TraceSearch:
+        trace_of = np.repeat(np.arange(len(lengths)), lengths)
+        return cls(trace_of + 1j * values)
 
     def search_right(
         self, trace: np.ndarray, first: np.ndarray, last: np.ndarray, value: np.ndarray
     ) -> np.ndarray:
         """Flat index of the first entry > value, clipped to [first, last] of each trace."""
-        i = np.searchsorted(self.global_keys, self.base[trace] + value, side="right")
-        i = np.minimum(np.maximum(i, first), last)
-        i = np.where(self.local[i] <= value, self.next_run[i], i)
-        previous = np.maximum(i - 1, first)
-        i = np.where((previous < i) & (self.local[previous] > value), self.run_start[previous], i)
+        i = np.searchsorted(self.keys, trace + 1j * value, side="right")
         return np.minimum(np.maximum(i, first), last)
 
 
@@ -75,8 +53,8 @@ class TraceTable:
     cum_bytes: np.ndarray  # [M] payload delivered from cycle time 0 to each sample
     cycle_bytes: np.ndarray  # [T] payload of one whole cycle (> 0)
     cycle_s: np.ndarray  # [T] duration of one cycle (= last time_s)
-    bytes_index: MonotoneIndex
-    time_index: MonotoneIndex
+    bytes_search: TraceSearch
+    time_search: TraceSearch
 
     @property
     def n_traces(self) -> int:
@@ -111,6 +89,6 @@ class TraceTable:
             cum_bytes=cum_bytes,
             cycle_bytes=cum_bytes[ends],
             cycle_s=cycle_time_s[ends],
-            bytes_index=MonotoneIndex.build(cum_bytes, offsets, lengths),
-            time_index=MonotoneIndex.build(cycle_time_s, offsets, lengths),
+            bytes_search=TraceSearch.build(cum_bytes, lengths),
+            time_search=TraceSearch.build(cycle_time_s, lengths),
         )
