@@ -37,8 +37,9 @@ def reference_steps_per_s(traces: Sequence[Trace], video: Video, min_seconds: fl
         time_s, mbps = series[next(counter) % len(series)]
         session = ReferenceSession(time_s, mbps, video.chunk_s, int(rng.integers(1, len(mbps))))
         levels = rng.integers(0, video.n_levels, video.n_chunks).tolist()
+        noise = rng.uniform(0.9, 1.1, video.n_chunks).tolist()  # drawn up front: time the loop
         for chunk, level in enumerate(levels):
-            session.fetch(sizes[level][chunk], float(rng.uniform(0.9, 1.1)))
+            session.fetch(sizes[level][chunk], noise[chunk])
         return video.n_chunks
 
     return _rate(one_video, min_seconds)

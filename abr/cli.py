@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -31,7 +31,7 @@ def _print_json_last(data: object) -> None:
     print(json.dumps(data, default=float))
 
 
-def _table(title: str, rows: dict[str, object]) -> Table:
+def _table(title: str, rows: Mapping[str, object]) -> Table:
     table = Table(title=title, show_header=False)
     for key, value in rows.items():
         table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
@@ -142,6 +142,12 @@ def cmd_bench_sim(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- parser
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=text, description=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="abr",
@@ -149,28 +155,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    traces = sub.add_parser("traces", help="inspect, convert and generate bandwidth traces")
+    traces = _command(sub, "traces", "inspect, convert and generate bandwidth traces")
     traces_sub = traces.add_subparsers(dest="traces_command", required=True)
-    stats = traces_sub.add_parser(
-        "stats", help="files, duration, time-weighted mean/median Mbps, zero-bandwidth runs"
+    stats = _command(
+        traces_sub, "stats", "files, duration, time-weighted mean/median Mbps, zero-bandwidth runs"
     )
     stats.add_argument("sources", nargs="+", help="trace folders, files or globs")
     stats.add_argument("--format", choices=TRACE_FORMATS, default="auto")
-    stats.add_argument("--bin-ms", type=int, default=DEFAULT_MAHIMAHI_BIN_MS,
-                       help="bin width when reading mahimahi traces")
+    stats.add_argument(
+        "--bin-ms",
+        type=int,
+        default=DEFAULT_MAHIMAHI_BIN_MS,
+        help="bin width when reading mahimahi traces",
+    )
     stats.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     stats.set_defaults(func=cmd_traces_stats)
 
-    convert = traces_sub.add_parser("convert", help="convert between mahimahi and cooked")
+    convert = _command(traces_sub, "convert", "convert between mahimahi and cooked")
     convert.add_argument("source", help="a trace file or a folder of traces")
     convert.add_argument("dest", help="output file (one trace) or folder")
     convert.add_argument("--to", choices=("cooked", "mahimahi"), required=True)
     convert.add_argument("--from", dest="from_format", choices=TRACE_FORMATS, default="auto")
-    convert.add_argument("--bin-ms", type=int, default=DEFAULT_MAHIMAHI_BIN_MS,
-                         help="bin width when reading mahimahi traces")
+    convert.add_argument(
+        "--bin-ms",
+        type=int,
+        default=DEFAULT_MAHIMAHI_BIN_MS,
+        help="bin width when reading mahimahi traces",
+    )
     convert.set_defaults(func=cmd_traces_convert)
 
-    synth = traces_sub.add_parser("synth", help="generate Markov-modulated synthetic traces")
+    synth = _command(traces_sub, "synth", "generate Markov-modulated synthetic traces")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--count", type=int, default=20)
     synth.add_argument("--seed", type=int, default=0)
@@ -183,30 +197,36 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--outage-prob", type=float, default=0.002)
     synth.set_defaults(func=cmd_traces_synth)
 
-    video = sub.add_parser("video", help="describe or generate videos")
+    video = _command(sub, "video", "describe or generate videos")
     video_sub = video.add_subparsers(dest="video_command", required=True)
-    vsynth = video_sub.add_parser("synth", help="generate a VBR video manifest from a ladder")
+    vsynth = _command(video_sub, "synth", "generate a VBR video manifest from a ladder")
     vsynth.add_argument("--out", required=True, help="output JSON manifest")
-    vsynth.add_argument("--ladder", default="300,750,1200,1850,2850,4300", help="kbps, comma-separated")
+    vsynth.add_argument(
+        "--ladder", default="300,750,1200,1850,2850,4300", help="kbps, comma-separated"
+    )
     vsynth.add_argument("--chunk-s", type=float, default=4.0)
     vsynth.add_argument("--chunks", type=int, default=48)
     vsynth.add_argument("--seed", type=int, default=0)
     vsynth.add_argument("--name", default="synthetic")
     vsynth.set_defaults(func=cmd_video_synth)
-    vinfo = video_sub.add_parser("info", help="ladder, chunks and mean encoded rates of a video")
+    vinfo = _command(video_sub, "info", "ladder, chunks and mean encoded rates of a video")
     vinfo.add_argument("source", nargs="?", help="Pensieve size folder or JSON (default: embedded)")
     vinfo.add_argument("--json", action="store_true")
     vinfo.set_defaults(func=cmd_video_info)
 
-    bench_sim = sub.add_parser(
-        "bench-sim", help="simulator speed: vectorised vs scalar reference, chunk-steps/s"
+    bench_sim = _command(
+        sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"
     )
-    bench_sim.add_argument("--traces", nargs="+", help="trace folders (default: traces/default/test)")
+    bench_sim.add_argument(
+        "--traces", nargs="+", help="trace folders (default: traces/default/test)"
+    )
     bench_sim.add_argument("--video", help="video folder or JSON (default: embedded)")
     bench_sim.add_argument("--sessions", default="1,64,1024,4096", help="session counts")
     bench_sim.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     bench_sim.add_argument("--backend", choices=("all", "numba", "numpy"), default="all")
-    bench_sim.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    bench_sim.add_argument(
+        "--json", action="store_true", help="print a JSON object as the last line"
+    )
     bench_sim.set_defaults(func=cmd_bench_sim)
     return parser
 

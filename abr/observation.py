@@ -60,7 +60,9 @@ def encode(state: PlayerState, spec: ObservationSpec) -> np.ndarray:
         raise ValueError(f"state has {state.n_levels} levels, spec expects {spec.n_levels}")
     h = spec.history_len
     if state.throughput_kbps.shape[1] < h:
-        raise ValueError(f"state keeps {state.throughput_kbps.shape[1]} history entries, spec needs {h}")
+        raise ValueError(
+            f"state keeps {state.throughput_kbps.shape[1]} history entries, spec needs {h}"
+        )
     top_kbps = float(state.bitrates_kbps[-1])
     nominal_top_bytes = top_kbps * BITS_PER_KBIT / BITS_PER_BYTE * state.chunk_s
     columns = [

@@ -100,7 +100,9 @@ class BatchSimulator:
         self.rng = np.random.default_rng(seed)
         n, h = n_sessions, self.config.history_len
         self.trace = np.zeros(n, dtype=np.int64)
-        self.ptr = np.zeros(n, dtype=np.int64)  # flat index of the sample whose interval holds clock
+        self.ptr = np.zeros(
+            n, dtype=np.int64
+        )  # flat index of the sample whose interval holds clock
         self.clock_s = np.zeros(n)  # trace clock, cycle form
         self.buffer_s = np.zeros(n)
         self.chunk = np.zeros(n, dtype=np.int64)  # index of the next chunk to fetch
@@ -149,7 +151,7 @@ class BatchSimulator:
 
     # ---------------------------------------------------------------- step
     def step(self, levels: np.ndarray) -> StepResult:
-        levels = np.asarray(levels, dtype=np.int64)
+        levels = np.array(levels, dtype=np.int64)  # a copy: the simulator keeps it as last_level
         if levels.shape != (self.n_sessions,):
             raise ValueError(f"levels must have shape ({self.n_sessions},), got {levels.shape}")
         if levels.min() < 0 or levels.max() >= self.video.n_levels:
@@ -168,8 +170,15 @@ class BatchSimulator:
         self._ring_pos = (self._ring_pos + 1) % cfg.history_len
         done = self.chunk >= self.video.n_chunks
         return StepResult(
-            levels, size_bytes, download_s, delay_s, rebuffer_s, sleep_s, self.buffer_s.copy(),
-            noise, done,
+            levels,
+            size_bytes,
+            download_s,
+            delay_s,
+            rebuffer_s,
+            sleep_s,
+            self.buffer_s.copy(),
+            noise,
+            done,
         )
 
     def _step_numpy(self, levels: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -197,10 +206,27 @@ class BatchSimulator:
         outputs = tuple(np.empty(self.n_sessions) for _ in range(5))
         pos = self._ring_pos
         sim_kernel.step_sessions(  # updates ptr, clock_s, buffer_s and chunk in place
-            self.trace, self.ptr, self.clock_s, self.buffer_s, self.chunk, levels,
-            self._sizes_bytes, noise, t.offsets, t.lengths, t.cycle_time_s, t.rate_bytes_per_s,
-            t.cum_bytes, t.cycle_bytes, t.cycle_s, cfg.rtt_s, self.video.chunk_s,
-            cfg.buffer_cap_s, cfg.sleep_quantum_s, *outputs, self._throughput_ring_kbps[pos],
+            self.trace,
+            self.ptr,
+            self.clock_s,
+            self.buffer_s,
+            self.chunk,
+            levels,
+            self._sizes_bytes,
+            noise,
+            t.offsets,
+            t.lengths,
+            t.cycle_time_s,
+            t.rate_bytes_per_s,
+            t.cum_bytes,
+            t.cycle_bytes,
+            t.cycle_s,
+            cfg.rtt_s,
+            self.video.chunk_s,
+            cfg.buffer_cap_s,
+            cfg.sleep_quantum_s,
+            *outputs,
+            self._throughput_ring_kbps[pos],
         )
         self._delay_ring_s[pos] = outputs[2]
         return outputs
@@ -225,8 +251,9 @@ class BatchSimulator:
         cycles = np.where(negative, cycles - 1, cycles)
         residual_bytes = np.where(negative, residual_bytes + cycle_bytes, residual_bytes)
         end = t.bytes_search.search_right(trace, first, last, residual_bytes)
-        end_clock_s = t.cycle_time_s[end - 1] + (residual_bytes - t.cum_bytes[end - 1]) / (
-            t.rate_bytes_per_s[end]
+        end_clock_s = (
+            t.cycle_time_s[end - 1]
+            + (residual_bytes - t.cum_bytes[end - 1]) / (t.rate_bytes_per_s[end])
         )
         download_s = cycles * cycle_s + end_clock_s - clock_s
         self.ptr, self.clock_s = end, end_clock_s

@@ -10,6 +10,7 @@ own arrays, there one `searchsorted` over all traces with an exact correction.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ try:
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised where numba is absent
     HAVE_NUMBA = False
+    prange = range
 
 
 def _first_greater(values: np.ndarray, lo: int, hi: int, x: float, guess: int) -> int:
@@ -93,9 +95,7 @@ def _step_sessions(
             cycles -= 1
             residual += cycle_bytes[t]
         end = _first_greater(cum_bytes, first, last, residual, p if cycles == 0 else first)
-        end_clock = cycle_time_s[end - 1] + (residual - cum_bytes[end - 1]) / (
-            rate_bytes_per_s[end]
-        )
+        end_clock = cycle_time_s[end - 1] + (residual - cum_bytes[end - 1]) / rate_bytes_per_s[end]
         download = cycles * cycle_s[t] + end_clock - clock
         delay = (download + rtt_s) * noise[i]
         # 2. rebuffer and buffer
@@ -110,7 +110,8 @@ def _step_sessions(
             wake = wake - math.floor(wake / cycle_s[t]) * cycle_s[t]
             if wake >= cycle_s[t]:
                 wake -= cycle_s[t]
-            end = _first_greater(cycle_time_s, first, last, wake, end if wake >= end_clock else first)
+            guess = end if wake >= end_clock else first
+            end = _first_greater(cycle_time_s, first, last, wake, guess)
             end_clock = wake
         ptr[i] = end
         clock_s[i] = end_clock
@@ -124,8 +125,7 @@ def _step_sessions(
         out_sleep_s[i] = sleep
 
 
+step_sessions: Any = None
 if HAVE_NUMBA:
     _first_greater = njit(cache=True, inline="always")(_first_greater)
     step_sessions = njit(cache=True, parallel=True)(_step_sessions)
-else:
-    step_sessions = None

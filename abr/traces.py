@@ -82,9 +82,7 @@ def make_trace(
     bad = np.flatnonzero(np.diff(time_arr) < 0)
     if len(bad):
         i = int(bad[0]) + 1
-        raise TraceError(
-            f"{where(i)}: time decreases ({time_arr[i - 1]} s then {time_arr[i]} s)"
-        )
+        raise TraceError(f"{where(i)}: time decreases ({time_arr[i - 1]} s then {time_arr[i]} s)")
     if len(time_arr) < 2:
         raise TraceError(f"{name}: needs at least 2 samples, has {len(time_arr)}")
     # The simulator's cycle starts at time 0 (Pensieve wraps to time 0, sample 1).
@@ -211,15 +209,16 @@ def read_csv(path: str | Path) -> Trace:
             f"{_CSV_MBPS_COLUMNS + _CSV_KBPS_COLUMNS}"
         )
     bw_col, scale = (mbps_col, 1.0) if mbps_col is not None else (kbps_col, 1e-3)
+    assert bw_col is not None
     numbers: list[int] = []
     rows: list[list[str]] = []
     for number, row in enumerate(reader, start=2):
         if not row or not "".join(row).strip():
             continue
-        if len(row) <= max(time_col, bw_col):  # type: ignore[type-var]
+        if len(row) <= max(time_col, bw_col):
             raise TraceError(f"{path}:{number}: expected {len(header)} columns, found {len(row)}")
         numbers.append(number)
-        rows.append([row[time_col].strip(), row[bw_col].strip()])  # type: ignore[index]
+        rows.append([row[time_col].strip(), row[bw_col].strip()])
     if not rows:
         raise TraceError(f"{path}: empty trace (header only)")
     values = _parse_floats(path, numbers, rows, 2)
@@ -239,9 +238,7 @@ def detect_format(path: str | Path) -> str:
     return "cooked"
 
 
-def read_trace(
-    path: str | Path, fmt: str = "auto", bin_ms: int = DEFAULT_MAHIMAHI_BIN_MS
-) -> Trace:
+def read_trace(path: str | Path, fmt: str = "auto", bin_ms: int = DEFAULT_MAHIMAHI_BIN_MS) -> Trace:
     if fmt not in TRACE_FORMATS:
         raise TraceError(f"{path}: unknown trace format {fmt!r}; expected one of {TRACE_FORMATS}")
     if fmt == "auto":

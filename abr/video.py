@@ -110,8 +110,8 @@ def load_pensieve_video(
     n = n_available if n_chunks is None else n_chunks
     if n > n_available:
         raise VideoError(f"{folder}: asked for {n} chunks, the table has {n_available}")
-    sizes = np.array([r[:n] for r in rows])
-    return make_video(bitrates_kbps, chunk_s, sizes, name=folder.name)
+    table = np.array([r[:n] for r in rows])
+    return make_video(bitrates_kbps, chunk_s, table, name=folder.name)
 
 
 def load_video_json(path: str | Path) -> Video:

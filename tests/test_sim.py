@@ -29,8 +29,14 @@ def run_aligned(
     start = sim.ptr - sim.table.offsets[sim.trace]
     refs = [
         ReferenceSession(
-            traces[t].time_s.tolist(), traces[t].mbps.tolist(), video.chunk_s, int(s),
-            cfg.rtt_s, cfg.payload_fraction, cfg.buffer_cap_s, cfg.sleep_quantum_s,
+            traces[t].time_s.tolist(),
+            traces[t].mbps.tolist(),
+            video.chunk_s,
+            int(s),
+            cfg.rtt_s,
+            cfg.payload_fraction,
+            cfg.buffer_cap_s,
+            cfg.sleep_quantum_s,
         )
         for t, s in zip(sim.trace, start, strict=True)
     ]
@@ -58,7 +64,9 @@ def test_matches_reference_on_pensieve_test(pensieve_test_traces, envivio, mode,
 
 
 def tiny_video(levels_kbps=(300, 1200, 4300), n_chunks=30, chunk_s=4.0) -> Video:
-    return make_video(levels_kbps, chunk_s, nominal_sizes_bytes(np.array(levels_kbps), chunk_s, n_chunks))
+    return make_video(
+        levels_kbps, chunk_s, nominal_sizes_bytes(np.array(levels_kbps), chunk_s, n_chunks)
+    )
 
 
 HAND_MADE = {
@@ -192,3 +200,11 @@ def test_chunk_ending_exactly_at_a_boundary_waits_out_the_zero_run(backend):
     sim = BatchSimulator([trace], video, 1, config=config, backend=backend)
     assert sim.step(np.zeros(1, dtype=np.int64)).download_s[0] == 2.0
     run_aligned([trace], video, "eval", backend, seed=0, config=config, n_sessions=1)
+
+
+def test_the_callers_levels_are_never_modified(envivio, pensieve_test_traces):
+    sim = BatchSimulator(pensieve_test_traces[:2], envivio, 2)
+    levels = np.array([4, 5])
+    sim.step(levels)
+    sim.reset()
+    np.testing.assert_array_equal(levels, [4, 5])

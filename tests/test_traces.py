@@ -6,8 +6,8 @@ import pytest
 from abr.traces import (
     TraceError,
     load_traces,
-    make_trace,
     mahimahi_to_series,
+    make_trace,
     read_csv,
     read_mahimahi,
     read_trace,

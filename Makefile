@@ -1,0 +1,40 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both start from nothing
+# but python3 (with venv) and make.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ABR := $(VENV)/bin/abr
+DEMO_OUT ?= out/demo
+
+.PHONY: install demo test lint install-gpu clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Everything but torch: the library, the fast simulator kernel and the test tools.
+install: $(PY)
+	$(PY) -m pip install --quiet -e '.[fast,dev]'
+
+# The main job on the embedded default data (traces/default, the embedded video).
+demo: install
+	$(ABR) traces stats traces/default/train traces/default/test
+	$(ABR) video info
+	$(ABR) bench-sim --seconds 1
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check abr service tests
+	$(VENV)/bin/ruff format --check abr service tests
+	$(VENV)/bin/mypy abr service
+
+# GPU hosts: onnxruntime-gpu instead of onnxruntime (they share a module name and must never be
+# installed together).
+install-gpu: install
+	$(PY) -m pip install --quiet -e '.[gpu]'
+	$(PY) -m pip uninstall --yes onnxruntime
+	$(PY) -m pip install --quiet --force-reinstall --no-deps onnxruntime-gpu
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

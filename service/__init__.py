@@ -1,0 +1,1 @@
+"""The bitrate decision service (FastAPI). Not built yet: see the service issue."""

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from abr.observation import OBS_VERSION, ObservationSpec, encode
+from abr.sim import BatchSimulator
+from abr.state import PlayerState
+
+LADDER = np.array([300.0, 1200.0, 4300.0])
+
+
+def state(**changes) -> PlayerState:
+    fields = dict(
+        last_level=np.array([1]),
+        buffer_s=np.array([12.0]),
+        throughput_kbps=np.array([[0.0, 2150.0, 43000.0]]),
+        delay_s=np.array([[0.0, 2.0, 8.0]]),
+        history_count=np.array([2]),
+        next_sizes_bytes=np.array([[150_000.0, 600_000.0, 2_150_000.0]]),
+        chunk_index=np.array([2]),
+        chunks_left=np.array([46]),
+        bitrates_kbps=LADDER,
+        chunk_s=4.0,
+        n_chunks=48,
+    )
+    fields.update(changes)
+    return PlayerState(**fields)
+
+
+def test_encoding_by_hand():
+    spec = ObservationSpec(n_levels=3, history_len=3)
+    obs = encode(state(), spec)
+    assert obs.dtype == np.float32 and obs.shape == (1, spec.dim) == (1, 12)
+    expected = [
+        1200 / 4300,
+        1.2,
+        46 / 48,
+        0.0,
+        0.5,
+        4.0,  # 43 Mbps is 10x the top rung: clipped to 4
+        0.0,
+        0.5,
+        2.0,
+        150_000 / 2_150_000,
+        600_000 / 2_150_000,
+        1.0,
+    ]
+    np.testing.assert_allclose(obs[0], expected, rtol=1e-6)
+
+
+def test_spec_round_trip_and_version_check():
+    spec = ObservationSpec(n_levels=6)
+    assert ObservationSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="unsupported observation version"):
+        ObservationSpec.from_dict({**spec.to_dict(), "version": "abr-obs-v0"})
+    with pytest.raises(ValueError, match="unknown observation spec fields"):
+        ObservationSpec.from_dict({**spec.to_dict(), "extra": 1})
+    assert spec.version == OBS_VERSION
+
+
+def test_level_count_must_match():
+    with pytest.raises(ValueError, match="spec expects 6"):
+        encode(state(), ObservationSpec(n_levels=6, history_len=3))
+
+
+def test_encoding_of_a_simulated_session_is_bounded(envivio, pensieve_test_traces):
+    sim = BatchSimulator(pensieve_test_traces, envivio, len(pensieve_test_traces))
+    spec = ObservationSpec(n_levels=6)
+    for level in (1, 5, 5, 0):
+        sim.step(np.full(sim.n_sessions, level))
+        obs = encode(sim.player_state(), spec)
+        assert np.isfinite(obs).all()
+        assert obs.min() >= 0 and obs[:, 3 : 3 + 8].max() <= spec.throughput_clip
