@@ -11,6 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from abr.policies import POLICY_HELP
+from abr.qoe import QOE_NAMES
 from abr.traces import DEFAULT_MAHIMAHI_BIN_MS, TRACE_FORMATS, TraceError
 from abr.video import VideoError
 
@@ -141,6 +143,84 @@ def cmd_bench_sim(args: argparse.Namespace) -> None:
         _print_json_last(result)
 
 
+# ---------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from abr.bench import run_policy
+    from abr.bench_report import plot_cdf, plot_timeline, summarize_runs, write_results
+    from abr.policies import make_policy
+    from abr.traces import load_traces
+    from abr.video import load_video
+
+    video = load_video(args.video)
+    names = [n.strip() for n in args.policies.split(",") if n.strip()]
+    sources = args.traces or _default_traces("test")
+    out = Path(args.out)
+    results: dict[str, dict[str, dict[str, float | None]]] = {}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("benchmark", total=len(sources) * len(names))
+        for source in sources:
+            set_name = (
+                Path(source).name
+                if Path(source).name not in ("test", "train")
+                else (f"{Path(source).parent.name}_{Path(source).name}")
+            )
+            traces = load_traces([source])
+            runs = {}
+            for name in names:
+                progress.update(task, description=f"{set_name}: {name}")
+                runs[name] = run_policy(make_policy(name, args.qoe), traces, video, args.qoe)
+                progress.advance(task)
+            summary = summarize_runs(runs)
+            results[set_name] = summary
+            write_results(out, set_name, runs, summary)
+            plot_cdf(out / f"{set_name}_qoe_cdf.png", f"{set_name}: QoE_{args.qoe} per trace", runs)
+            index = _timeline_index(runs, args.timeline_trace)
+            plot_timeline(
+                out / f"{set_name}_timeline.png", runs, index, video.bitrates_kbps, video.chunk_s
+            )
+            Console().print(
+                _summary_table(f"{set_name} ({len(traces)} traces, QoE {args.qoe})", summary)
+            )
+    console.print(f"results and plots in {out}/")
+    if args.json:
+        _print_json_last(next(iter(results.values())) if len(results) == 1 else results)
+
+
+def _timeline_index(runs: Mapping[str, object], wanted: str | None) -> int:
+    names = [Path(n).name for n in next(iter(runs.values())).trace_names]  # type: ignore[attr-defined]
+    if wanted is None:
+        return 0
+    if wanted in names:
+        return names.index(wanted)
+    raise ValueError(f"--timeline-trace {wanted!r} is not in the trace set")
+
+
+def _summary_table(title: str, summary: Mapping[str, Mapping[str, float | None]]) -> Table:
+    columns = (
+        ("mean_qoe", "mean QoE", "{:.3f}"),
+        ("median_qoe", "median", "{:.3f}"),
+        ("p10_qoe", "p10", "{:.3f}"),
+        ("avg_bitrate_kbps", "kbps", "{:.0f}"),
+        ("rebuffer_ratio", "rebuf %", "{:.2%}"),
+        ("switches", "switches", "{:.1f}"),
+        ("gap_to_best_online", "gap online", "{:+.3f}"),
+        ("gap_to_optimal", "gap opt", "{:+.3f}"),
+        ("seconds", "s", "{:.2f}"),
+    )
+    table = Table(title=title)
+    table.add_column("policy")
+    for _, header, _ in columns:
+        table.add_column(header, justify="right")
+    for name, metrics in summary.items():
+        cells = [
+            fmt.format(metrics[key]) if metrics[key] is not None else "-" for key, _, fmt in columns
+        ]
+        table.add_row(name, *cells)
+    return table
+
+
 # ---------------------------------------------------------------- parser
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
@@ -213,6 +293,22 @@ def build_parser() -> argparse.ArgumentParser:
     vinfo.add_argument("source", nargs="?", help="Pensieve size folder or JSON (default: embedded)")
     vinfo.add_argument("--json", action="store_true")
     vinfo.set_defaults(func=cmd_video_info)
+
+    bench = _command(
+        sub, "bench", "replay trace sets through policies: QoE tables, CSV/JSON, plots"
+    )
+    bench.add_argument(
+        "--traces", nargs="+", help="trace folders, one table each (default: traces/default/test)"
+    )
+    bench.add_argument("--video", help="video folder or JSON (default: embedded)")
+    bench.add_argument("--policies", default="bb,rb,bola,mpc,dynamic", help=POLICY_HELP)
+    bench.add_argument("--qoe", choices=QOE_NAMES, default="lin")
+    bench.add_argument("--out", default="out/bench", help="folder for CSV, JSON and PNG results")
+    bench.add_argument(
+        "--timeline-trace", help="trace file name for the timeline plot (default: first)"
+    )
+    bench.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    bench.set_defaults(func=cmd_bench)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"

@@ -149,6 +149,32 @@ class BatchSimulator:
         self._delay_ring_s[:, sessions] = 0.0
         self.history_count[sessions] = 0
 
+    def load_state(
+        self,
+        trace: np.ndarray,
+        ptr: np.ndarray,
+        clock_s: np.ndarray,
+        buffer_s: np.ndarray,
+        chunk: np.ndarray,
+        last_level: np.ndarray,
+    ) -> None:
+        """Put every session at a given point (for planners that branch from saved states).
+
+        Histories are cleared: a planner that needs them keeps its own.
+        """
+        self.trace = np.array(trace, dtype=np.int64)
+        self.ptr = np.array(ptr, dtype=np.int64)
+        self.clock_s = np.array(clock_s, dtype=np.float64)
+        self.buffer_s = np.array(buffer_s, dtype=np.float64)
+        self.chunk = np.array(chunk, dtype=np.int64)
+        self.last_level = np.array(last_level, dtype=np.int64)
+        for array in (self.ptr, self.clock_s, self.buffer_s, self.chunk, self.last_level):
+            if array.shape != (self.n_sessions,):
+                raise ValueError(f"state arrays must have shape ({self.n_sessions},)")
+        self._throughput_ring_kbps[:] = 0.0
+        self._delay_ring_s[:] = 0.0
+        self.history_count[:] = 0
+
     # ---------------------------------------------------------------- step
     def step(self, levels: np.ndarray) -> StepResult:
         levels = np.array(levels, dtype=np.int64)  # a copy: the simulator keeps it as last_level

@@ -1,0 +1,45 @@
+"""The batched policy protocol, and helpers the classic policies share.
+
+A policy sees what a player sees (`PlayerState`) and answers one level per session. Planners that
+need the future (the offline optimum) also get the traces at reset; online policies ignore them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from abr.state import PlayerState
+from abr.traces import Trace
+from abr.video import Video
+
+
+class Policy(Protocol):
+    name: str
+
+    def reset(
+        self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None
+    ) -> None: ...
+
+    def act(self, state: PlayerState) -> np.ndarray:
+        """Levels [N] (int64) for the next chunk of every session."""
+        ...
+
+
+def harmonic_mean_kbps(state: PlayerState, window: int = 5) -> np.ndarray:
+    """Harmonic mean of the last `window` chunk throughputs that exist; 0 where none does. [N]"""
+    recent = state.throughput_kbps[:, -window:]
+    valid = (
+        np.arange(recent.shape[1])[None, :]
+        >= recent.shape[1] - np.minimum(state.history_count, window)[:, None]
+    )
+    inverse_sum = np.where(valid, 1.0 / np.where(valid, recent, 1.0), 0.0).sum(axis=1)
+    count = valid.sum(axis=1)
+    return np.where(count > 0, count / np.where(inverse_sum > 0, inverse_sum, 1.0), 0.0)
+
+
+def highest_level_below(bitrates_kbps: np.ndarray, kbps: np.ndarray) -> np.ndarray:
+    """The highest level whose bitrate is <= kbps, and level 0 where none is. [N]"""
+    return np.maximum(np.searchsorted(bitrates_kbps, kbps, side="right") - 1, 0).astype(np.int64)
