@@ -180,7 +180,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
             plot_timeline(
                 out / f"{set_name}_timeline.png", runs, index, video.bitrates_kbps, video.chunk_s
             )
-            Console().print(
+            Console(width=140).print(
                 _summary_table(f"{set_name} ({len(traces)} traces, QoE {args.qoe})", summary)
             )
     console.print(f"results and plots in {out}/")

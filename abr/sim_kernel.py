@@ -20,7 +20,7 @@ try:
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised where numba is absent
     HAVE_NUMBA = False
-    prange = range
+    prange = range  # type: ignore[misc]
 
 
 def _first_greater(values: np.ndarray, lo: int, hi: int, x: float, guess: int) -> int:

@@ -45,7 +45,7 @@ def plan_optimal(
     video: Video,
     qoe: str = "lin",
     config: SimConfig | None = None,
-    time_bin_s: float = 1.0,
+    time_bin_s: float = 2.0,
     backend: str = "auto",
 ) -> OptimalPlan:
     config = config or SimConfig()
@@ -179,7 +179,7 @@ class OfflineOptimal:
     name = "optimal"
 
     def __init__(
-        self, qoe: str = "lin", time_bin_s: float = 1.0, config: SimConfig | None = None
+        self, qoe: str = "lin", time_bin_s: float = 2.0, config: SimConfig | None = None
     ) -> None:
         self.qoe, self.time_bin_s, self.config = qoe, time_bin_s, config
 
