@@ -86,14 +86,17 @@ def _step_sessions(
         # 1. download: cumulative payload, whole cycles, then the interval where it ends
         position = cum_bytes[p - 1] + rate_bytes_per_s[p] * (clock - cycle_time_s[p - 1])
         target = position + size
-        cycles = math.floor(target / cycle_bytes[t])
-        residual = target - cycles * cycle_bytes[t]
-        if residual >= cycle_bytes[t]:
-            cycles += 1
-            residual -= cycle_bytes[t]
-        elif residual < 0:
-            cycles -= 1
-            residual += cycle_bytes[t]
+        cycles = 0.0
+        residual = target
+        if target >= cycle_bytes[t]:  # wraps: whole cycles (rare, so the division is too)
+            cycles = math.floor(target / cycle_bytes[t])
+            residual = target - cycles * cycle_bytes[t]
+            if residual >= cycle_bytes[t]:
+                cycles += 1
+                residual -= cycle_bytes[t]
+            elif residual < 0:
+                cycles -= 1
+                residual += cycle_bytes[t]
         end = _first_greater(cum_bytes, first, last, residual, p if cycles == 0 else first)
         end_clock = cycle_time_s[end - 1] + (residual - cum_bytes[end - 1]) / rate_bytes_per_s[end]
         download = cycles * cycle_s[t] + end_clock - clock
@@ -107,9 +110,10 @@ def _step_sessions(
             sleep = math.ceil((buffer - buffer_cap_s) / sleep_quantum_s) * sleep_quantum_s
             buffer = buffer - sleep
             wake = end_clock + sleep
-            wake = wake - math.floor(wake / cycle_s[t]) * cycle_s[t]
             if wake >= cycle_s[t]:
-                wake -= cycle_s[t]
+                wake = wake - math.floor(wake / cycle_s[t]) * cycle_s[t]
+                if wake >= cycle_s[t]:
+                    wake -= cycle_s[t]
             guess = end if wake >= end_clock else first
             end = _first_greater(cycle_time_s, first, last, wake, guess)
             end_clock = wake
