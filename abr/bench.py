@@ -7,6 +7,7 @@ is its mean per-chunk QoE over chunks 2..N, a set's score the mean over its trac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,8 +62,6 @@ def run_policy(
     config: SimConfig | None = None,
     table: TraceTable | None = None,
 ) -> PolicyRun:
-    import time
-
     start = time.perf_counter()
     config = config or SimConfig()
     n = len(traces)

@@ -228,6 +228,15 @@ def _command(
     return sub.add_parser(name, help=text, description=text)
 
 
+def _trace_and_video_options(parser: argparse.ArgumentParser, traces_help: str) -> None:
+    parser.add_argument("--traces", nargs="+", help=traces_help)
+    parser.add_argument("--video", help="video folder or JSON (default: embedded)")
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="abr",
@@ -248,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAHIMAHI_BIN_MS,
         help="bin width when reading mahimahi traces",
     )
-    stats.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    _json_option(stats)
     stats.set_defaults(func=cmd_traces_stats)
 
     convert = _command(traces_sub, "convert", "convert between mahimahi and cooked")
@@ -291,38 +300,30 @@ def build_parser() -> argparse.ArgumentParser:
     vsynth.set_defaults(func=cmd_video_synth)
     vinfo = _command(video_sub, "info", "ladder, chunks and mean encoded rates of a video")
     vinfo.add_argument("source", nargs="?", help="Pensieve size folder or JSON (default: embedded)")
-    vinfo.add_argument("--json", action="store_true")
+    _json_option(vinfo)
     vinfo.set_defaults(func=cmd_video_info)
 
     bench = _command(
         sub, "bench", "replay trace sets through policies: QoE tables, CSV/JSON, plots"
     )
-    bench.add_argument(
-        "--traces", nargs="+", help="trace folders, one table each (default: traces/default/test)"
-    )
-    bench.add_argument("--video", help="video folder or JSON (default: embedded)")
+    _trace_and_video_options(bench, "trace folders, one table each (default: traces/default/test)")
     bench.add_argument("--policies", default="bb,rb,bola,mpc,dynamic", help=POLICY_HELP)
     bench.add_argument("--qoe", choices=QOE_NAMES, default="lin")
     bench.add_argument("--out", default="out/bench", help="folder for CSV, JSON and PNG results")
     bench.add_argument(
         "--timeline-trace", help="trace file name for the timeline plot (default: first)"
     )
-    bench.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    _json_option(bench)
     bench.set_defaults(func=cmd_bench)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"
     )
-    bench_sim.add_argument(
-        "--traces", nargs="+", help="trace folders (default: traces/default/test)"
-    )
-    bench_sim.add_argument("--video", help="video folder or JSON (default: embedded)")
+    _trace_and_video_options(bench_sim, "trace folders (default: traces/default/test)")
     bench_sim.add_argument("--sessions", default="1,64,1024,4096", help="session counts")
     bench_sim.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     bench_sim.add_argument("--backend", choices=("all", "numba", "numpy"), default="all")
-    bench_sim.add_argument(
-        "--json", action="store_true", help="print a JSON object as the last line"
-    )
+    _json_option(bench_sim)
     bench_sim.set_defaults(func=cmd_bench_sim)
     return parser
 

@@ -100,9 +100,8 @@ class BatchSimulator:
         self.rng = np.random.default_rng(seed)
         n, h = n_sessions, self.config.history_len
         self.trace = np.zeros(n, dtype=np.int64)
-        self.ptr = np.zeros(
-            n, dtype=np.int64
-        )  # flat index of the sample whose interval holds clock
+        # flat index (into the trace table) of the sample whose interval holds the clock
+        self.ptr = np.zeros(n, dtype=np.int64)
         self.clock_s = np.zeros(n)  # trace clock, cycle form
         self.buffer_s = np.zeros(n)
         self.chunk = np.zeros(n, dtype=np.int64)  # index of the next chunk to fetch
