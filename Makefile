@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ABR := $(VENV)/bin/abr
 DEMO_OUT ?= out/demo
+# The CPU build of torch that lies on this kind of machine's disk (no multi-GB CUDA download);
+# GPU users: make install TORCH_SPEC='torch --index-url <your CUDA wheel index>'
+TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install demo test lint install-gpu clean
 
@@ -11,8 +14,9 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Everything but torch: the library, the fast simulator kernel and the test tools.
+# The library, the fast simulator kernel, the test tools, and torch for the DQN parts.
 install: $(PY)
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e '.[fast,dev]'
 
 # The main job on the embedded default data (traces/default, the embedded video): the trace sets,
