@@ -221,6 +221,33 @@ def _summary_table(title: str, summary: Mapping[str, Mapping[str, float | None]]
     return table
 
 
+# ---------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> None:
+    from abr.dqn.config import load_config
+    from abr.dqn.train import train
+
+    config = load_config(
+        args.config,
+        traces=args.traces,
+        val_traces=args.val_traces,
+        video=args.video,
+        qoe=args.qoe,
+        device=args.device,
+        seed=args.seed,
+        n_sessions=args.sessions,
+        total_env_steps=args.total_env_steps,
+        n_step=args.n_step,
+        double=False if args.no_double else None,
+        dueling=False if args.no_dueling else None,
+        per=False if args.no_per else None,
+    )
+    with console.status(f"training into {args.out}"):
+        result = train(config, args.out)
+    Console().print(_table(f"trained: {args.out}", result.to_dict()))
+    if args.json:
+        _print_json_last(result.to_dict())
+
+
 # ---------------------------------------------------------------- parser
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
@@ -315,6 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_option(bench)
     bench.set_defaults(func=cmd_bench)
+
+    train = _command(sub, "train", "train a DQN policy on the simulator (needs torch)")
+    train.add_argument("--config", help="TOML file of settings (see abr/dqn/config.py)")
+    train.add_argument("--out", default="runs/dqn", help="run folder")
+    train.add_argument("--traces", nargs="+", help="training trace folders")
+    train.add_argument(
+        "--val-traces", nargs="+", help="validation folders (default: 1 in 10 of --traces)"
+    )
+    train.add_argument("--video", help="video folder or JSON (default: embedded)")
+    train.add_argument("--qoe", choices=QOE_NAMES)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--seed", type=int)
+    train.add_argument("--sessions", type=int, help="simulator sessions stepped together")
+    train.add_argument("--total-env-steps", type=int)
+    train.add_argument("--n-step", type=int)
+    train.add_argument("--no-double", action="store_true", help="plain DQN targets")
+    train.add_argument("--no-dueling", action="store_true", help="plain Q head")
+    train.add_argument("--no-per", action="store_true", help="uniform replay")
+    _json_option(train)
+    train.set_defaults(func=cmd_train)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"

@@ -1,0 +1,91 @@
+"""Training configuration: defaults here, a TOML file over them, command-line flags over both."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DqnConfig:
+    # data
+    traces: list[str] = field(default_factory=lambda: ["traces/default/train"])
+    val_traces: list[str] = field(default_factory=list)  # empty: every 10th training trace
+    video: str | None = None  # None: the embedded default video
+    qoe: str = "lin"
+    reward_scale: float = 1.0
+    # environment
+    n_sessions: int = 64
+    history_len: int = 8
+    # schedule (environment steps are chunk downloads, summed over sessions)
+    total_env_steps: int = 200_000
+    learning_starts: int = 5_000
+    updates_per_step: int = 1  # gradient updates per vectorised step of all sessions
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.02
+    epsilon_decay_env_steps: int = 100_000
+    # learning
+    batch_size: int = 256
+    learning_rate: float = 1e-4
+    gamma: float = 0.99
+    n_step: int = 3
+    grad_clip: float = 10.0
+    target_tau: float = 1.0  # 1.0: hard copies every target_update_every updates
+    target_update_every: int = 1_000
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    # refinements
+    double: bool = True
+    dueling: bool = True
+    per: bool = True
+    per_alpha: float = 0.6
+    per_beta_start: float = 0.4
+    per_eps: float = 1e-3
+    replay_capacity: int = 200_000
+    # bookkeeping
+    val_every_env_steps: int = 20_000
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> DqnConfig:
+    """Defaults, then the TOML file (top-level keys), then the non-None overrides."""
+    config = DqnConfig()
+    known = {f.name for f in fields(DqnConfig)}
+    if path is not None:
+        with open(path, "rb") as f:
+            try:
+                data = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: not valid TOML ({exc})") from None
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
+        config = replace(config, **data)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - known
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}")
+    config = replace(config, **given)
+    _validate(config)
+    return config
+
+
+def _validate(config: DqnConfig) -> None:
+    checks = {
+        "n_sessions": config.n_sessions >= 1,
+        "total_env_steps": config.total_env_steps >= 1,
+        "batch_size": config.batch_size >= 1,
+        "n_step": config.n_step >= 1,
+        "gamma": 0.0 <= config.gamma <= 1.0,
+        "target_tau": 0.0 < config.target_tau <= 1.0,
+        "replay_capacity": config.replay_capacity >= config.batch_size,
+        "device": config.device in ("auto", "cpu", "cuda"),
+    }
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise ValueError(f"invalid settings: {', '.join(bad)}")

@@ -1,0 +1,29 @@
+"""A Q-network as a batched policy (greedy), for validation through the bench code path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from abr.observation import ObservationSpec, encode
+from abr.state import PlayerState
+from abr.traces import Trace
+from abr.video import Video
+
+
+class GreedyQPolicy:
+    name = "dqn"
+
+    def __init__(self, network: torch.nn.Module, spec: ObservationSpec, device: torch.device):
+        self.network, self.spec, self.device = network, spec, device
+
+    def reset(self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None) -> None:
+        if video.n_levels != self.spec.n_levels:
+            raise ValueError(f"model has {self.spec.n_levels} levels, video has {video.n_levels}")
+
+    @torch.no_grad()
+    def act(self, state: PlayerState) -> np.ndarray:
+        obs = torch.as_tensor(encode(state, self.spec), device=self.device)
+        return self.network(obs).argmax(dim=1).cpu().numpy().astype(np.int64)

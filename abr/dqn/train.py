@@ -1,0 +1,239 @@
+"""DQN training on the vectorised simulator (Mnih et al. 2015 with Double DQN, dueling heads,
+prioritized replay and n-step returns), readable top to bottom.
+
+Every iteration steps all sessions once (epsilon-greedy on the online network), turns the chunk
+rewards into n-step transitions, stores them, and makes `updates_per_step` gradient updates
+(Huber loss weighted by importance weights, gradient clipping, Adam); the target network follows
+by hard copies every `target_update_every` updates or by Polyak averaging. Validation runs the
+greedy policy through the same bench code as the baselines, on held-out training traces.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from abr.bench import run_policy
+from abr.dqn.config import DqnConfig
+from abr.dqn.networks import QNetwork
+from abr.dqn.nstep import NStepAccumulator
+from abr.dqn.policy import GreedyQPolicy
+from abr.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
+from abr.dqn.targets import linear_schedule, polyak_update, td_target
+from abr.observation import ObservationSpec, encode
+from abr.policies import make_policy
+from abr.qoe import make_qoe
+from abr.sim import BatchSimulator, SimConfig
+from abr.traces import Trace, load_traces
+from abr.video import Video, load_video
+
+
+@dataclass
+class TrainResult:
+    best_val_qoe: float
+    mpc_val_qoe: float
+    seconds_to_beat_mpc: float | None
+    env_steps: int
+    updates: int
+    wall_s: float
+    device: str
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but CUDA is not available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def split_traces(config: DqnConfig) -> tuple[list[Trace], list[Trace]]:
+    """Training traces, and validation traces (every 10th training trace when none are given)."""
+    train = load_traces(config.traces)
+    if config.val_traces:
+        return train, load_traces(config.val_traces)
+    val = train[::10]
+    return [t for i, t in enumerate(train) if i % 10], val
+
+
+def train(config: DqnConfig, run_dir: str | Path) -> TrainResult:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    start = time.perf_counter()
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+
+    video: Video = load_video(config.video)
+    train_traces, val_traces = split_traces(config)
+    spec = ObservationSpec(n_levels=video.n_levels, history_len=config.history_len)
+    qoe = make_qoe(config.qoe, video.bitrates_kbps)
+    sim_config = SimConfig(history_len=config.history_len)
+    sim = BatchSimulator(
+        train_traces, video, config.n_sessions, "train", sim_config, seed=config.seed
+    )
+
+    online_network = QNetwork(spec.dim, video.n_levels, config.hidden, config.dueling).to(device)
+    target_network = copy.deepcopy(online_network)
+    optimizer = torch.optim.Adam(online_network.parameters(), lr=config.learning_rate)
+    replay: ReplayBuffer = (
+        PrioritizedReplayBuffer(
+            config.replay_capacity, spec.dim, config.per_alpha, config.per_eps, device
+        )
+        if config.per
+        else ReplayBuffer(config.replay_capacity, spec.dim, device)
+    )
+    nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
+    greedy = GreedyQPolicy(online_network, spec, device)
+
+    mpc_val_qoe = run_policy(make_policy("mpc", config.qoe), val_traces, video, config.qoe)
+    mpc_val_qoe_mean = mpc_val_qoe.aggregate()["mean_qoe"]
+    best_val_qoe, seconds_to_beat_mpc = -np.inf, None
+    env_steps = updates = 0
+    loss_value = float("nan")
+    metrics_path = run_dir / "metrics.csv"
+    metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
+
+    obs = encode(sim.player_state(), spec)  # [N, D]
+    next_validation = config.val_every_env_steps
+    while env_steps < config.total_env_steps:
+        # ---- act: epsilon-greedy over all sessions
+        epsilon = linear_schedule(
+            config.epsilon_start, config.epsilon_end, config.epsilon_decay_env_steps, env_steps
+        )
+        with torch.no_grad():
+            greedy_action = online_network(torch.as_tensor(obs, device=device)).argmax(dim=1)
+        explore = rng.random(config.n_sessions) < epsilon
+        action = np.where(
+            explore, rng.integers(0, video.n_levels, config.n_sessions), greedy_action.cpu().numpy()
+        )
+        previous_level = sim.last_level.copy()
+        result = sim.step(action)
+        reward = qoe.per_chunk(action, previous_level, result.rebuffer_s) * config.reward_scale
+        next_obs = encode(sim.player_state(), spec)
+        replay.add(nstep.push(obs, action, reward, next_obs, result.done))
+        if result.done.any():  # same-step reset: the finished sessions start a new video
+            sim.reset(mask=result.done)
+            next_obs = np.where(result.done[:, None], encode(sim.player_state(), spec), next_obs)
+        obs = next_obs
+        env_steps += config.n_sessions
+
+        # ---- learn
+        if env_steps >= config.learning_starts and len(replay) >= config.batch_size:
+            beta = linear_schedule(config.per_beta_start, 1.0, config.total_env_steps, env_steps)
+            for _ in range(config.updates_per_step):
+                loss_value = _update(
+                    config, online_network, target_network, optimizer, replay, generator, beta
+                )
+                updates += 1
+                if config.target_tau < 1.0:
+                    polyak_update(online_network, target_network, config.target_tau)
+                elif updates % config.target_update_every == 0:
+                    target_network.load_state_dict(online_network.state_dict())
+
+        # ---- validate and checkpoint
+        if env_steps >= next_validation or env_steps >= config.total_env_steps:
+            next_validation += config.val_every_env_steps
+            val_qoe = run_policy(greedy, val_traces, video, config.qoe).aggregate()["mean_qoe"]
+            wall_s = time.perf_counter() - start
+            if val_qoe > best_val_qoe:
+                best_val_qoe = val_qoe
+                _save_atomic(
+                    {
+                        "model": online_network.state_dict(),
+                        "spec": spec.to_dict(),
+                        "config": config.to_dict(),
+                        "val_qoe": val_qoe,
+                        "env_steps": env_steps,
+                    },
+                    run_dir / "best.pt",
+                )
+            if seconds_to_beat_mpc is None and val_qoe > mpc_val_qoe_mean:
+                seconds_to_beat_mpc = wall_s
+            with open(metrics_path, "a", newline="") as metrics:
+                csv.writer(metrics).writerow(
+                    [env_steps, updates, epsilon, loss_value, val_qoe, wall_s]
+                )
+            _save_atomic(
+                {
+                    "online": online_network.state_dict(),
+                    "target": target_network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "env_steps": env_steps,
+                    "updates": updates,
+                    "config": config.to_dict(),
+                },
+                run_dir / "checkpoint.pt",
+            )
+    result_summary = TrainResult(
+        float(best_val_qoe),
+        float(mpc_val_qoe_mean),
+        seconds_to_beat_mpc,
+        env_steps,
+        updates,
+        time.perf_counter() - start,
+        str(device),
+    )
+    (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
+    return result_summary
+
+
+def _update(
+    config: DqnConfig,
+    online_network: torch.nn.Module,
+    target_network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    replay: ReplayBuffer,
+    generator: torch.Generator,
+    beta: float,
+) -> float:
+    if isinstance(replay, PrioritizedReplayBuffer):
+        batch = replay.sample(config.batch_size, generator, beta)
+    else:
+        batch = replay.sample(config.batch_size, generator)
+    target = td_target(
+        online_network,
+        target_network,
+        batch.next_obs,
+        batch.returns,
+        batch.discount,
+        config.double,
+    )  # [B]
+    q_taken = online_network(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # [B]
+    td_error = target - q_taken
+    loss = (batch.weight * F.huber_loss(q_taken, target, reduction="none")).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(online_network.parameters(), config.grad_clip)
+    optimizer.step()
+    replay.update_priorities(batch.slot, td_error)
+    return float(loss.detach())
+
+
+def _save_atomic(payload: dict[str, object], path: Path) -> None:
+    """Write then rename, so a killed run never leaves a half-written file under `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_best_model(path: str | Path, device: str = "cpu") -> tuple[QNetwork, ObservationSpec]:
+    payload = torch.load(path, map_location=device, weights_only=True)
+    spec = ObservationSpec.from_dict(payload["spec"])
+    config = payload["config"]
+    network = QNetwork(spec.dim, spec.n_levels, config["hidden"], config["dueling"])
+    network.load_state_dict(payload["model"])
+    return network, spec

@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from abr.dqn.config import load_config  # noqa: E402
+from abr.dqn.train import load_best_model, train  # noqa: E402
+
+SMALL = dict(
+    total_env_steps=1_600,
+    learning_starts=320,
+    val_every_env_steps=800,
+    n_sessions=16,
+    batch_size=32,
+    replay_capacity=2_000,
+    hidden=[32, 32],
+    epsilon_decay_env_steps=800,
+    target_update_every=10,
+    device="cpu",
+)
+
+
+def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
+    result = train(load_config(None, **SMALL), tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key in ("best_val_qoe", "wall_s", "seconds_to_beat_mpc", "env_steps", "updates", "device"):
+        assert key in summary
+    assert summary["env_steps"] == 1_600 and summary["updates"] == result.updates > 0
+    network, spec = load_best_model(tmp_path / "run" / "best.pt")
+    assert network(torch.zeros(3, spec.dim)).shape == (3, 6)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2  # header + a validation every 800 steps
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["env_steps"] == 1_600
+
+
+@pytest.mark.parametrize("refinements", [{}, {"double": False, "dueling": False, "per": False}])
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path, refinements):
+    def weights(seed, name):
+        train(load_config(None, **SMALL, **refinements, seed=seed), tmp_path / name)
+        network, _ = load_best_model(tmp_path / name / "best.pt")
+        return torch.cat([p.flatten() for p in network.parameters()])
+
+    torch.testing.assert_close(weights(1, "a"), weights(1, "b"), rtol=0, atol=0)
+    assert not torch.equal(weights(1, "c"), weights(2, "d"))
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    (tmp_path / "bad.toml").write_text("n_sessions = 8\nlearning_rat = 0.1\n")
+    with pytest.raises(ValueError, match=r"unknown settings \['learning_rat'\]"):
+        load_config(tmp_path / "bad.toml")
+    with pytest.raises(ValueError, match="invalid settings: gamma"):
+        load_config(None, gamma=1.5)
+    (tmp_path / "ok.toml").write_text("n_sessions = 8\nper = false\n")
+    config = load_config(tmp_path / "ok.toml", n_sessions=4)
+    assert config.n_sessions == 4 and config.per is False
+
+
+def test_train_cli_with_ablation_switches(tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(
+        "\n".join(f"{k} = {json.dumps(v)}" for k, v in SMALL.items() if k != "device") + "\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "abr.cli",
+            "train",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-per",
+            "--no-double",
+            "--n-step",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["env_steps"] == 1_600
+    resolved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert resolved["per"] is False and resolved["double"] is False and resolved["n_step"] == 1
