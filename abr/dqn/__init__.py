@@ -1,5 +1,6 @@
-"""Deep Q-learning for bitrate selection (needs the `train` extra: torch).
+"""Deep Q-learning for bitrate selection (needs torch: the `train` extra).
 
-So far: the Q-network (MLP, optional dueling head), n-step returns, uniform and prioritized
-replay (sum tree), and the Double-DQN target. The training loop and `abr train` come next.
+networks (Q-network, dueling head), nstep (n-step returns), replay (uniform and prioritized),
+targets (Double-DQN target, Polyak, schedules), policy (a Q-network as a batched policy),
+config (settings), train (the loop behind `abr train`).
 """
