@@ -241,8 +241,28 @@ def cmd_train(args: argparse.Namespace) -> None:
         dueling=False if args.no_dueling else None,
         per=False if args.no_per else None,
     )
-    with console.status(f"training into {args.out}"):
-        result = train(config, args.out)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("training", total=config.total_env_steps, figures="")
+
+        def show(figures: dict[str, float]) -> None:
+            progress.update(
+                task,
+                completed=figures["env_steps"],
+                figures=(
+                    f"{figures['steps_per_s']:,.0f} steps/s  eps {figures['epsilon']:.2f}  "
+                    f"loss {figures['loss']:.3f}  val QoE {figures['val_qoe']:.3f}"
+                ),
+            )
+
+        result = train(config, args.out, show)
     Console().print(_table(f"trained: {args.out}", result.to_dict()))
     if args.json:
         _print_json_last(result.to_dict())

@@ -14,6 +14,7 @@ import copy
 import csv
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,12 @@ def split_traces(config: DqnConfig) -> tuple[list[Trace], list[Trace]]:
     return [t for i, t in enumerate(train) if i % 10], val
 
 
-def train(config: DqnConfig, run_dir: str | Path) -> TrainResult:
+def train(
+    config: DqnConfig,
+    run_dir: str | Path,
+    on_progress: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train into `run_dir`; `on_progress` (if given) gets the running figures every step."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
@@ -103,7 +109,7 @@ def train(config: DqnConfig, run_dir: str | Path) -> TrainResult:
     mpc_val_qoe_mean = mpc_val_qoe.aggregate()["mean_qoe"]
     best_val_qoe, seconds_to_beat_mpc = -np.inf, None
     env_steps = updates = 0
-    loss_value = float("nan")
+    loss_value = val_qoe = float("nan")
     metrics_path = run_dir / "metrics.csv"
     metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
 
@@ -143,6 +149,18 @@ def train(config: DqnConfig, run_dir: str | Path) -> TrainResult:
                     polyak_update(online_network, target_network, config.target_tau)
                 elif updates % config.target_update_every == 0:
                     target_network.load_state_dict(online_network.state_dict())
+
+        if on_progress is not None:
+            wall_s = time.perf_counter() - start
+            on_progress(
+                {
+                    "env_steps": env_steps,
+                    "steps_per_s": env_steps / wall_s,
+                    "epsilon": epsilon,
+                    "loss": loss_value,
+                    "val_qoe": val_qoe,
+                }
+            )
 
         # ---- validate and checkpoint
         if env_steps >= next_validation or env_steps >= config.total_env_steps:

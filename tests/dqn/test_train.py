@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -24,7 +25,11 @@ SMALL = dict(
 
 
 def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
-    result = train(load_config(None, **SMALL), tmp_path / "run")
+    seen: list[dict[str, float]] = []
+    result = train(load_config(None, **SMALL), tmp_path / "run", seen.append)
+    assert [f["env_steps"] for f in seen] == list(range(16, 1_601, 16))
+    assert seen[-1]["epsilon"] == pytest.approx(0.02)  # decayed over the first 800 steps
+    assert math.isnan(seen[0]["val_qoe"]) and math.isfinite(seen[-1]["val_qoe"])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key in ("best_val_qoe", "wall_s", "seconds_to_beat_mpc", "env_steps", "updates", "device"):
         assert key in summary
