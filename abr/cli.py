@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +16,9 @@ from abr.policies import POLICY_HELP
 from abr.qoe import QOE_NAMES
 from abr.traces import DEFAULT_MAHIMAHI_BIN_MS, TRACE_FORMATS, TraceError
 from abr.video import VideoError
+
+if TYPE_CHECKING:
+    from abr.dqn.config import DqnConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACES = REPO_ROOT / "traces" / "default"
@@ -223,25 +227,14 @@ def _summary_table(title: str, summary: Mapping[str, Mapping[str, float | None]]
 
 # ---------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> None:
-    from abr.dqn.config import load_config
-    from abr.dqn.train import train
-
-    config = load_config(
-        args.config,
-        traces=args.traces,
-        val_traces=args.val_traces,
-        video=args.video,
-        qoe=args.qoe,
-        device=args.device,
-        seed=args.seed,
-        n_sessions=args.sessions,
-        total_env_steps=args.total_env_steps,
-        n_step=args.n_step,
-        double=False if args.no_double else None,
-        dueling=False if args.no_dueling else None,
-        per=False if args.no_per else None,
-    )
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from abr.dqn.train import resume_config, train
+
+    if args.resume:
+        config, out = resume_config(args.resume), args.resume
+    else:
+        config, out = _train_config(args), args.out
 
     columns = (
         TextColumn("{task.description}"),
@@ -262,10 +255,30 @@ def cmd_train(args: argparse.Namespace) -> None:
                 ),
             )
 
-        result = train(config, args.out, show)
-    Console().print(_table(f"trained: {args.out}", result.to_dict()))
+        result = train(config, out, show, resume=bool(args.resume))
+    Console().print(_table(f"trained: {out}", result.to_dict()))
     if args.json:
         _print_json_last(result.to_dict())
+
+
+def _train_config(args: argparse.Namespace) -> DqnConfig:
+    from abr.dqn.config import load_config
+
+    return load_config(
+        args.config,
+        traces=args.traces,
+        val_traces=args.val_traces,
+        video=args.video,
+        qoe=args.qoe,
+        device=args.device,
+        seed=args.seed,
+        n_sessions=args.sessions,
+        total_env_steps=args.total_env_steps,
+        n_step=args.n_step,
+        double=False if args.no_double else None,
+        dueling=False if args.no_dueling else None,
+        per=False if args.no_per else None,
+    )
 
 
 # ---------------------------------------------------------------- parser
@@ -366,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = _command(sub, "train", "train a DQN policy on the simulator (needs torch)")
     train.add_argument("--config", help="TOML file of settings (see abr/dqn/config.py)")
     train.add_argument("--out", default="runs/dqn", help="run folder")
+    train.add_argument("--resume", metavar="RUN_DIR", help="go on with an interrupted run")
     train.add_argument("--traces", nargs="+", help="training trace folders")
     train.add_argument(
         "--val-traces", nargs="+", help="validation folders (default: 1 in 10 of --traces)"
@@ -401,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         func(args)
     except (TraceError, VideoError, ValueError) as exc:
-        console.print(f"[red]abr: error:[/red] {exc}", highlight=False)
+        console.print(f"[red]abr: error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 2
     return 0
 

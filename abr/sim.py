@@ -174,6 +174,34 @@ class BatchSimulator:
         self._delay_ring_s[:] = 0.0
         self.history_count[:] = 0
 
+    _STATE_ARRAYS = (
+        "trace",
+        "ptr",
+        "clock_s",
+        "buffer_s",
+        "chunk",
+        "last_level",
+        "history_count",
+        "_throughput_ring_kbps",
+        "_delay_ring_s",
+    )
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything needed to go on exactly where this simulator is (for resuming training)."""
+        state: dict[str, object] = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
+        state["ring_pos"] = self._ring_pos
+        state["rng"] = self.rng.bit_generator.state
+        return state
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        for name in self._STATE_ARRAYS:
+            value = np.array(state[name])
+            if value.shape != getattr(self, name).shape:
+                raise ValueError(f"saved simulator state {name!r} has shape {value.shape}")
+            setattr(self, name, value.astype(getattr(self, name).dtype))
+        self._ring_pos = int(state["ring_pos"])  # type: ignore[call-overload]
+        self.rng.bit_generator.state = state["rng"]  # type: ignore[assignment]
+
     # ---------------------------------------------------------------- step
     def step(self, levels: np.ndarray) -> StepResult:
         levels = np.array(levels, dtype=np.int64)  # a copy: the simulator keeps it as last_level

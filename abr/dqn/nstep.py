@@ -33,6 +33,23 @@ class NStepAccumulator:
         self.pending = np.zeros(n_sessions, dtype=np.int64)  # steps not yet emitted
         self.t = 0
 
+    def state_dict(self) -> dict[str, object]:
+        return {
+            "obs": self.obs.copy(),
+            "action": self.action.copy(),
+            "reward": self.reward.copy(),
+            "pending": self.pending.copy(),
+            "t": self.t,
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        for name in ("obs", "action", "reward", "pending"):
+            value = np.asarray(state[name])
+            if value.shape != getattr(self, name).shape:
+                raise ValueError(f"saved n-step state {name!r} has shape {value.shape}")
+            setattr(self, name, value.astype(getattr(self, name).dtype))
+        self.t = int(state["t"])  # type: ignore[call-overload]
+
     def push(
         self,
         obs: np.ndarray,

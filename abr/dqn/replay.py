@@ -90,6 +90,22 @@ class ReplayBuffer:
         self.count = min(self.count + m, self.capacity)
         return index
 
+    _TENSORS = ("obs", "next_obs", "action", "returns", "discount")
+
+    def state_dict(self) -> dict[str, object]:
+        state: dict[str, object] = {name: getattr(self, name) for name in self._TENSORS}
+        state.update(position=self.position, count=self.count)
+        return state
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        for name in self._TENSORS:
+            value = state[name]
+            assert isinstance(value, torch.Tensor)
+            if value.shape != getattr(self, name).shape:
+                raise ValueError(f"saved replay {name!r} has shape {tuple(value.shape)}")
+            getattr(self, name).copy_(value)
+        self.position, self.count = int(state["position"]), int(state["count"])  # type: ignore[call-overload]
+
     def _batch(self, index: torch.Tensor, weight: torch.Tensor) -> Batch:
         return Batch(
             self.obs[index],
@@ -140,6 +156,18 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         weight = (self.count * probability) ** (-beta)
         weight = (weight / weight.max()).to(torch.float32)
         return self._batch(index, weight)
+
+    def state_dict(self) -> dict[str, object]:
+        state = super().state_dict()
+        state.update(tree=self.tree.tree, max_priority=self.max_priority)
+        return state
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        super().load_state_dict(state)
+        tree = state["tree"]
+        assert isinstance(tree, torch.Tensor)
+        self.tree.tree.copy_(tree)
+        self.max_priority = float(state["max_priority"])  # type: ignore[arg-type]
 
     def update_priorities(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
         priority = td_error.detach().abs().to(torch.float64) + self.eps

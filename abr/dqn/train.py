@@ -68,15 +68,33 @@ def split_traces(config: DqnConfig) -> tuple[list[Trace], list[Trace]]:
     return [t for i, t in enumerate(train) if i % 10], val
 
 
+def resume_config(run_dir: str | Path) -> DqnConfig:
+    """The settings an interrupted run was started with."""
+    path = Path(run_dir) / "config.json"
+    if not (Path(run_dir) / "checkpoint.pt").is_file():
+        raise ValueError(f"{run_dir}: no checkpoint.pt to resume from")
+    try:
+        return DqnConfig(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: cannot read the run's settings ({exc})") from None
+
+
 def train(
     config: DqnConfig,
     run_dir: str | Path,
     on_progress: Callable[[dict[str, float]], None] | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train into `run_dir`; `on_progress` (if given) gets the running figures every step."""
+    """Train into `run_dir`; `on_progress` (if given) gets the running figures every step.
+
+    With `resume`, everything is restored from `run_dir/checkpoint.pt` (networks, optimizer,
+    replay, n-step and simulator state, random generators, counters), so the run goes on as if
+    it had never stopped; what it had done after that checkpoint is done again.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    if not resume:
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
     start = time.perf_counter()
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
@@ -111,10 +129,27 @@ def train(
     env_steps = updates = 0
     loss_value = val_qoe = float("nan")
     metrics_path = run_dir / "metrics.csv"
-    metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
-
     obs = encode(sim.player_state(), spec)  # [N, D]
     next_validation = config.val_every_env_steps
+    if resume:
+        saved = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
+        online_network.load_state_dict(saved["online"])
+        target_network.load_state_dict(saved["target"])
+        optimizer.load_state_dict(saved["optimizer"])
+        replay.load_state_dict(saved["replay"])
+        nstep.load_state_dict(_as_numpy(saved["nstep"]))
+        sim.load_state_dict(_as_numpy(saved["sim"]))
+        rng.bit_generator.state = saved["rng"]
+        generator.set_state(saved["generator"])
+        obs = saved["obs"].cpu().numpy()
+        env_steps, updates = saved["env_steps"], saved["updates"]
+        next_validation = saved["next_validation"]
+        best_val_qoe, seconds_to_beat_mpc = saved["best_val_qoe"], saved["seconds_to_beat_mpc"]
+        loss_value, val_qoe = saved["loss"], saved["val_qoe"]
+        start -= saved["wall_s"]
+        _truncate_metrics(metrics_path, env_steps)
+    else:
+        metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
     while env_steps < config.total_env_steps:
         # ---- act: epsilon-greedy over all sessions
         epsilon = linear_schedule(
@@ -190,8 +225,20 @@ def train(
                     "online": online_network.state_dict(),
                     "target": target_network.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    "replay": replay.state_dict(),
+                    "nstep": _as_tensors(nstep.state_dict()),
+                    "sim": _as_tensors(sim.state_dict()),
+                    "rng": rng.bit_generator.state,
+                    "generator": generator.get_state(),
+                    "obs": torch.from_numpy(obs),
                     "env_steps": env_steps,
                     "updates": updates,
+                    "next_validation": next_validation,
+                    "best_val_qoe": best_val_qoe,
+                    "seconds_to_beat_mpc": seconds_to_beat_mpc,
+                    "loss": loss_value,
+                    "val_qoe": val_qoe,
+                    "wall_s": wall_s,
                     "config": config.to_dict(),
                 },
                 run_dir / "checkpoint.pt",
@@ -239,6 +286,22 @@ def _update(
     optimizer.step()
     replay.update_priorities(batch.slot, td_error)
     return float(loss.detach())
+
+
+def _as_tensors(state: dict[str, object]) -> dict[str, object]:
+    """numpy arrays as tensors, so the checkpoint loads with `weights_only=True` (no pickle)."""
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
+
+
+def _as_numpy(state: dict[str, object]) -> dict[str, object]:
+    return {k: v.cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+
+
+def _truncate_metrics(path: Path, env_steps: int) -> None:
+    """Drop metric rows written after the checkpoint a run resumes from."""
+    header, *rows = path.read_text().splitlines()
+    kept = [row for row in rows if int(row.split(",")[0]) <= env_steps]
+    path.write_text("\n".join([header, *kept]) + "\n")
 
 
 def _save_atomic(payload: dict[str, object], path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
-from abr.dqn.train import load_best_model, train  # noqa: E402
+from abr.dqn.train import load_best_model, resume_config, train  # noqa: E402
 
 SMALL = dict(
     total_env_steps=1_600,
@@ -94,3 +94,47 @@ def test_train_cli_with_ablation_switches(tmp_path):
     assert summary["env_steps"] == 1_600
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert resolved["per"] is False and resolved["double"] is False and resolved["n_step"] == 1
+    again = subprocess.run(
+        [sys.executable, "-m", "abr.cli", "train", "--resume", str(tmp_path / "run"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["updates"] == summary["updates"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "abr.cli", "train", "--resume", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "no checkpoint.pt to resume from" in missing.stderr
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
+    config = load_config(None, **SMALL)
+    straight = train(config, tmp_path / "straight")
+
+    def kill_after_1000(figures):
+        if figures["env_steps"] >= 1_000:  # the last checkpoint was at 800
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(config, tmp_path / "killed", kill_after_1000)
+    resumed = train(resume_config(tmp_path / "killed"), tmp_path / "killed", resume=True)
+    assert (resumed.env_steps, resumed.updates) == (straight.env_steps, straight.updates)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["online"]
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["online"]
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    rows = (tmp_path / "killed" / "metrics.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["800", "1600"]
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint.pt to resume from"):
+        resume_config(tmp_path)
