@@ -14,10 +14,11 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# The library, the fast simulator kernel, the test tools, and torch for the DQN parts.
+# The library, the fast simulator kernel, the test tools, and the training stack (torch first,
+# so that `.[train]` finds it installed and fetches no other build).
 install: $(PY)
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e '.[fast,dev]'
+	$(PY) -m pip install --quiet -e '.[fast,train,dev]'
 
 # The main job on the embedded default data (traces/default, the embedded video): the trace sets,
 # the simulator's speed, and every baseline and the offline optimum benchmarked on the test split.

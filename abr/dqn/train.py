@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.tensorboard import SummaryWriter
 
 from abr.bench import run_policy
 from abr.dqn.config import DqnConfig
@@ -129,6 +130,7 @@ def train(
     env_steps = updates = 0
     loss_value = val_qoe = float("nan")
     metrics_path = run_dir / "metrics.csv"
+    scalars = SummaryWriter(str(run_dir / "tensorboard"))
     obs = encode(sim.player_state(), spec)  # [N, D]
     next_validation = config.val_every_env_steps
     if resume:
@@ -216,6 +218,10 @@ def train(
                 )
             if seconds_to_beat_mpc is None and val_qoe > mpc_val_qoe_mean:
                 seconds_to_beat_mpc = wall_s
+            for name, value in (("val_qoe", val_qoe), ("loss", loss_value), ("epsilon", epsilon)):
+                scalars.add_scalar(name, value, env_steps)
+            scalars.add_scalar("env_steps_per_s", env_steps / wall_s, env_steps)
+            scalars.flush()
             with open(metrics_path, "a", newline="") as metrics:
                 csv.writer(metrics).writerow(
                     [env_steps, updates, epsilon, loss_value, val_qoe, wall_s]
@@ -243,6 +249,7 @@ def train(
                 },
                 run_dir / "checkpoint.pt",
             )
+    scalars.close()
     result_summary = TrainResult(
         float(best_val_qoe),
         float(mpc_val_qoe_mean),

@@ -40,6 +40,7 @@ def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
     assert len(rows) == 1 + 2  # header + a validation every 800 steps
     checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert checkpoint["env_steps"] == 1_600
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 @pytest.mark.parametrize("refinements", [{}, {"double": False, "dueling": False, "per": False}])
