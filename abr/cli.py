@@ -257,6 +257,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         result = train(config, out, show, resume=bool(args.resume))
     Console().print(_table(f"trained: {out}", result.to_dict()))
+    table = json.loads((Path(out) / "validation_table.json").read_text())
+    Console(width=140).print(_summary_table(f"validation traces, QoE {config.qoe}", table))
     if args.json:
         _print_json_last(result.to_dict())
 

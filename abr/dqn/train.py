@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 
 from abr.bench import run_policy
+from abr.bench_report import summarize_runs
 from abr.dqn.config import DqnConfig
 from abr.dqn.networks import QNetwork
 from abr.dqn.nstep import NStepAccumulator
@@ -260,7 +261,22 @@ def train(
         str(device),
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
+    write_validation_table(run_dir, val_traces, video, config.qoe, device)
     return result_summary
+
+
+def write_validation_table(
+    run_dir: Path, val_traces: list[Trace], video: Video, qoe: str, device: torch.device
+) -> dict[str, dict[str, float | None]]:
+    """The best model beside BB, RB, BOLA and RobustMPC on the validation traces, through the
+    bench code path; saved as `validation_table.json`."""
+    network, spec = load_best_model(run_dir / "best.pt", str(device))
+    runs = {"dqn": run_policy(GreedyQPolicy(network, spec, device), val_traces, video, qoe)}
+    for name in ("bb", "rb", "bola", "mpc"):
+        runs[name] = run_policy(make_policy(name, qoe), val_traces, video, qoe)
+    table = summarize_runs(runs)
+    (run_dir / "validation_table.json").write_text(json.dumps(table, indent=1) + "\n")
+    return table
 
 
 def _update(

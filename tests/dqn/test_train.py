@@ -41,6 +41,10 @@ def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
     checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert checkpoint["env_steps"] == 1_600
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    table = json.loads((tmp_path / "run" / "validation_table.json").read_text())
+    assert set(table) == {"dqn", "bb", "rb", "bola", "mpc"}
+    assert table["dqn"]["mean_qoe"] == pytest.approx(result.best_val_qoe)
+    assert table["mpc"]["mean_qoe"] == pytest.approx(result.mpc_val_qoe)
 
 
 @pytest.mark.parametrize("refinements", [{}, {"double": False, "dueling": False, "per": False}])
