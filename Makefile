@@ -27,6 +27,7 @@ demo: install
 	$(ABR) video info
 	$(ABR) bench-sim --seconds 1
 	$(ABR) bench --traces traces/default/test --policies bb,rb,bola,mpc,dynamic,optimal --out $(DEMO_OUT)
+	$(ABR) train --traces traces/default/train --total-env-steps 60000 --out $(DEMO_OUT)/run
 
 test: install
 	$(PY) -m pytest
