@@ -382,11 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="TOML file of settings (see abr/dqn/config.py)")
     train.add_argument("--out", default="runs/dqn", help="run folder")
     train.add_argument("--resume", metavar="RUN_DIR", help="go on with an interrupted run")
-    train.add_argument("--traces", nargs="+", help="training trace folders")
+    _trace_and_video_options(train, "training trace folders (default: traces/default/train)")
     train.add_argument(
         "--val-traces", nargs="+", help="validation folders (default: 1 in 10 of --traces)"
     )
-    train.add_argument("--video", help="video folder or JSON (default: embedded)")
     train.add_argument("--qoe", choices=QOE_NAMES)
     train.add_argument("--device", choices=("auto", "cpu", "cuda"))
     train.add_argument("--seed", type=int)
