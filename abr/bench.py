@@ -16,8 +16,8 @@ import numpy as np
 from abr.policies import Policy
 from abr.qoe import SessionSummary, make_qoe, summarize_session
 from abr.sim import BatchSimulator, SimConfig
-from abr.trace_table import TraceTable
 from abr.traces import Trace
+from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 from abr.video import Video
 
 
@@ -60,12 +60,11 @@ def run_policy(
     video: Video,
     qoe: str = "lin",
     config: SimConfig | None = None,
-    table: TraceTable | None = None,
 ) -> PolicyRun:
     start = time.perf_counter()
     config = config or SimConfig()
     n = len(traces)
-    sim = BatchSimulator(table or traces, video, n, mode="eval", config=config)
+    sim = BatchSimulator(traces, video, n, mode="eval", config=config)
     policy.reset(n, video, traces)
     k = video.n_chunks
     logs = {name: np.zeros((k, n)) for name in ("buffer", "rebuffer", "throughput", "delay")}
@@ -80,7 +79,9 @@ def run_policy(
         logs["buffer"][chunk] = result.buffer_s
         logs["rebuffer"][chunk] = result.rebuffer_s
         logs["delay"][chunk] = result.delay_s
-        logs["throughput"][chunk] = result.size_bytes * 8 / 1000 / result.delay_s
+        logs["throughput"][chunk] = (
+            result.size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / result.delay_s
+        )
     metric = make_qoe(qoe, video.bitrates_kbps)
     summaries = [
         summarize_session(
