@@ -16,7 +16,7 @@ from abr.video import Video
 DEFAULT_SESSION_COUNTS = (1, 64, 1024, 4096)
 
 
-def _rate(run_once: Callable[[], int], min_seconds: float, rounds: int = 3) -> float:
+def best_rate(run_once: Callable[[], int], min_seconds: float, rounds: int = 3) -> float:
     """Steps per second of `run_once` (which returns steps done): the best of `rounds` rounds of
     min_seconds / rounds each, so that a burst of load from elsewhere on a shared machine
     lowers one round, not the figure."""
@@ -48,7 +48,7 @@ def reference_steps_per_s(traces: Sequence[Trace], video: Video, min_seconds: fl
             session.fetch(sizes[level][chunk], noise[chunk])
         return video.n_chunks
 
-    return _rate(one_video, min_seconds)
+    return best_rate(one_video, min_seconds)
 
 
 def vectorised_steps_per_s(
@@ -63,7 +63,7 @@ def vectorised_steps_per_s(
             sim.step(levels[chunk])
         return video.n_chunks * n_sessions
 
-    return _rate(one_video, min_seconds)
+    return best_rate(one_video, min_seconds)
 
 
 def run_benchmark(

@@ -283,6 +283,99 @@ def _train_config(args: argparse.Namespace) -> DqnConfig:
     )
 
 
+# ---------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> None:
+    from abr.dqn.export import export_onnx
+
+    metadata = export_onnx(args.source, args.out)
+    summary = {
+        "out": args.out,
+        "model_version": metadata.version,
+        "ladder_kbps": metadata.ladder_kbps,
+        "val_qoe": metadata.val_qoe,
+        "env_steps": metadata.env_steps,
+        "train_traces_digest": metadata.train_traces_digest,
+    }
+    Console().print(_table(f"exported {args.source}", summary))
+    if args.json:
+        _print_json_last(summary)
+
+
+def cmd_bench_policy(args: argparse.Namespace) -> None:
+    from abr.bench_policy import decisions_per_s
+    from abr.policies import make_policy
+    from abr.traces import load_traces
+    from abr.video import load_video
+
+    video = load_video(args.video)
+    traces = load_traces(args.traces or _default_traces("test"))
+    policy = make_policy(args.policy)
+    result: dict[str, object] = {"policy": args.policy}
+    if hasattr(policy, "model"):
+        result["providers"] = policy.model.providers
+    rates: dict[str, float] = {}
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        rates[str(batch_size)] = decisions_per_s(policy, traces, video, batch_size, args.seconds)
+    result["decisions_per_s"] = rates
+    table = Table(title=f"{args.policy}: decisions/s (encoding included)")
+    table.add_column("batch", justify="right")
+    table.add_column("decisions/s", justify="right")
+    table.add_column("calls/s", justify="right")
+    for size, rate in rates.items():
+        table.add_row(size, f"{rate:,.0f}", f"{rate / int(size):,.0f}")
+    Console().print(table)
+    if args.json:
+        _print_json_last(result)
+
+
+# ---------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+
+    import uvicorn
+
+    if args.model:
+        os.environ["ABR_MODEL_PATH"] = args.model  # the app (in every worker) reads settings
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings.from_environment()  # fail here, with the reason, not in a worker
+    if settings.model_path is not None and not settings.model_path.is_file():
+        raise ValueError(f"{settings.model_path}: no such model file")
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+    )
+
+
+def cmd_loadtest(args: argparse.Namespace) -> None:
+    from abr.loadtest import loadtest, process_rss_mb
+
+    rss_before = process_rss_mb(args.server_pid) if args.server_pid else None
+    result = loadtest(
+        server=args.server,
+        connections=args.connections,
+        duration_s=args.duration,
+        mode=args.mode,
+        policy=args.policy,
+        batch_size=args.batch_size,
+        sessions=args.sessions,
+    ).summary()
+    result.update(mode=args.mode, connections=args.connections, policy=args.policy)
+    if args.mode == "batch":
+        result["batch_size"] = args.batch_size
+    if args.server_pid:
+        result["server_rss_mb_before"] = rss_before
+        result["server_rss_mb_after"] = process_rss_mb(args.server_pid)
+    Console().print(_table(f"load on {args.server} ({args.mode})", result))
+    if args.json:
+        _print_json_last(result)
+
+
 # ---------------------------------------------------------------- parser
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
@@ -397,6 +490,44 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-per", action="store_true", help="uniform replay")
     _json_option(train)
     train.set_defaults(func=cmd_train)
+
+    export = _command(sub, "export", "export a trained Q-network to ONNX (needs torch and onnx)")
+    export.add_argument("source", help="run folder (its best.pt) or a checkpoint file")
+    export.add_argument("--out", required=True, help="the .onnx file to write")
+    _json_option(export)
+    export.set_defaults(func=cmd_export)
+
+    bench_policy = _command(sub, "bench-policy", "policy speed: decisions/s at given batch sizes")
+    _trace_and_video_options(
+        bench_policy, "trace folders for states (default: traces/default/test)"
+    )
+    bench_policy.add_argument("--policy", default="onnx", help=POLICY_HELP)
+    bench_policy.add_argument("--batch-sizes", default="1,1024", help="comma-separated")
+    bench_policy.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    _json_option(bench_policy)
+    bench_policy.set_defaults(func=cmd_bench_policy)
+
+    serve = _command(sub, "serve", "run the decision service (settings: ABR_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes; sessions live in one (see README)"
+    )
+    serve.add_argument("--model", help="ONNX model (default: ABR_MODEL_PATH or the shipped one)")
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=cmd_serve)
+
+    load = _command(sub, "loadtest", "drive a running service: decisions/s and latency")
+    load.add_argument("--server", default="http://127.0.0.1:8000")
+    load.add_argument("--connections", type=int, default=16)
+    load.add_argument("--duration", type=float, default=10.0, help="seconds")
+    load.add_argument("--mode", choices=("chunks", "batch", "sessions"), default="chunks")
+    load.add_argument("--policy", default="dqn")
+    load.add_argument("--batch-size", type=int, default=1024)
+    load.add_argument("--sessions", type=int, default=100_000, help="sessions mode: how many")
+    load.add_argument("--server-pid", type=int, help="report this process's RSS before and after")
+    _json_option(load)
+    load.set_defaults(func=cmd_loadtest)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -308,3 +309,13 @@ def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def traces_digest(traces: Sequence[Trace]) -> str:
+    """sha256 over the traces' names and samples, in name order: which data a model saw."""
+    digest = hashlib.sha256()
+    for trace in sorted(traces, key=lambda t: t.name):
+        digest.update(trace.name.encode())
+        digest.update(np.ascontiguousarray(trace.time_s, dtype=np.float64).tobytes())
+        digest.update(np.ascontiguousarray(trace.mbps, dtype=np.float64).tobytes())
+    return digest.hexdigest()

@@ -1,1 +1,1 @@
-"""The bitrate decision service (FastAPI). Not built yet: see the service issue."""
+"""The bitrate decision service: `service.app.create_app(settings)` (FastAPI), torch-free."""

@@ -35,7 +35,7 @@ from abr.observation import ObservationSpec, encode
 from abr.policies import make_policy
 from abr.qoe import make_qoe
 from abr.sim import BatchSimulator, SimConfig
-from abr.traces import Trace, load_traces
+from abr.traces import Trace, load_traces, traces_digest
 from abr.video import Video, load_video
 
 
@@ -105,6 +105,7 @@ def train(
 
     video: Video = load_video(config.video)
     train_traces, val_traces = split_traces(config)
+    train_digest = traces_digest(load_traces(config.traces))
     spec = ObservationSpec(n_levels=video.n_levels, history_len=config.history_len)
     qoe = make_qoe(config.qoe, video.bitrates_kbps)
     sim_config = SimConfig(history_len=config.history_len)
@@ -214,6 +215,9 @@ def train(
                         "config": config.to_dict(),
                         "val_qoe": val_qoe,
                         "env_steps": env_steps,
+                        "ladder_kbps": video.bitrates_kbps.tolist(),
+                        "chunk_s": video.chunk_s,
+                        "train_traces_digest": train_digest,
                     },
                     run_dir / "best.pt",
                 )

@@ -8,7 +8,10 @@ from abr.policies.mpc import RobustMpc
 from abr.policies.simple import BufferBased, FixedPolicy, RateBased
 
 ONLINE_POLICIES = ("bb", "rb", "bola", "mpc", "dynamic")
-POLICY_HELP = "fixed:<level>, bb, rb, bola, mpc (RobustMPC), dynamic, optimal"
+POLICY_HELP = (
+    "fixed:<level>, bb, rb, bola, mpc (RobustMPC), dynamic, optimal, "
+    "onnx (the shipped model), onnx:<model.onnx>"
+)
 
 
 def make_policy(name: str, qoe: str = "lin") -> Policy:
@@ -32,6 +35,11 @@ def make_policy(name: str, qoe: str = "lin") -> Policy:
         from abr.policies.optimal import OfflineOptimal
 
         return OfflineOptimal(qoe=qoe)
+    if name == "onnx" or name.startswith("onnx:"):
+        from abr.onnx_policy import OnnxPolicy
+
+        path = name.split(":", 1)[1] if ":" in name else None
+        return OnnxPolicy(path or None)
     raise ValueError(f"unknown policy {name!r}; expected one of: {POLICY_HELP}")
 
 

@@ -1,0 +1,503 @@
+"""The decision service: `create_app(settings)` builds the FastAPI app. See the README's HTTP API
+section for the endpoints; the OpenAPI page is at /docs."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+
+import abr
+from abr.model_meta import ModelError
+from abr.onnx_policy import OnnxModel
+from service.engine import (
+    POLICY_DESCRIPTIONS,
+    SESSION_ONLY_POLICIES,
+    Choice,
+    ClientError,
+    Engine,
+    PlayerSession,
+)
+from service.metrics import ServiceMetrics
+from service.schemas import (
+    BatchDecideRequest,
+    BatchDecision,
+    ChunkDecision,
+    ChunkReport,
+    DecideRequest,
+    Decision,
+    ModelInfo,
+    PolicyInfo,
+    Problem,
+    ReloadRequest,
+    SessionStart,
+    SessionStarted,
+    SessionSummaryOut,
+)
+from service.settings import ServiceSettings
+from service.store import MemoryStore, SessionStore
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown or expired session"},
+    409: {"model": Problem, "description": "chunk out of order"},
+    413: {"model": Problem, "description": "body or batch too large"},
+    422: {"model": Problem, "description": "a field is invalid; the message names it"},
+}
+
+
+class Service:
+    """What the routes share: settings, engine (model + decisions), session store, metrics."""
+
+    def __init__(self, settings: ServiceSettings, store: SessionStore | None = None) -> None:
+        self.settings = settings
+        self.engine = Engine(settings)
+        self.store = store or MemoryStore(settings.max_sessions, settings.session_ttl_s)
+        self.metrics = ServiceMetrics()
+        self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
+
+    def count(self, choice: Choice) -> None:
+        if len(choice.levels) == 1:  # the common case, kept cheap
+            self.metrics.decisions.labels(choice.policy, str(choice.levels[0])).inc()
+        else:
+            for level, count in enumerate(np.bincount(choice.levels).tolist()):
+                if count:
+                    self.metrics.decisions.labels(choice.policy, str(level)).inc(count)
+        if choice.fallback:
+            self.metrics.fallbacks.inc(len(choice.levels))
+
+
+def create_app(
+    settings: ServiceSettings | None = None, store: SessionStore | None = None
+) -> FastAPI:
+    settings = settings or ServiceSettings.from_environment()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = Service(settings, store)  # the model is loaded here
+        yield
+
+    app = FastAPI(
+        title="abr decision service",
+        version=abr.__version__,
+        description="Chooses the bitrate of each next video chunk for streaming players.",
+        lifespan=lifespan,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Content-Type", "Authorization"],
+        )
+    app.add_middleware(BodyLimitAndTiming, max_body_bytes=settings.max_body_bytes)
+    _add_error_handlers(app)
+    app.state.plain_operations, app.state.plain_models = {}, []
+    _add_session_routes(app)
+    _add_stateless_routes(app)
+    _add_operations_routes(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+# -------------------------------------------------------------------- sessions
+def _add_session_routes(app: FastAPI) -> None:
+    async def start_session(request: Request) -> SessionStarted:
+        """Start a session for one player and video; the answer holds the first chunk's level."""
+        body = await _parse(request, SessionStart)
+        service = _service(request)
+        session, choice = service.engine.new_session(body, body.policy, body.qoe)
+        service.store.put(session)
+        service.count(choice)
+        level = int(choice.levels[0])
+        return SessionStarted(
+            session_id=session.session_id,
+            level=level,
+            bitrate_kbps=float(session.video.bitrates_kbps[level]),
+            policy=choice.policy,
+            model_version=choice.model_version,
+            fallback=choice.fallback,
+            chunk_index=0,
+        )
+
+    async def report_chunk(request: Request) -> ChunkDecision:
+        """Report the chunk just downloaded; the answer is the next level (null at the end)."""
+        body = await _parse(request, ChunkReport)
+        service = _service(request)
+        session = _session(service, request.path_params["session_id"])
+        service.engine.check_report(session, body.index, body.level)
+        choice = service.engine.apply_report(
+            session, body.level, body.size_bytes, body.download_s, body.buffer_s, body.rebuffer_s
+        )
+        if choice is None:
+            return ChunkDecision(
+                level=None,
+                bitrate_kbps=None,
+                policy=session.policy_name,
+                model_version=None,
+                fallback=False,
+                chunk_index=None,
+                done=True,
+            )
+        service.count(choice)
+        level = int(choice.levels[0])
+        return ChunkDecision(
+            level=level,
+            bitrate_kbps=float(session.video.bitrates_kbps[level]),
+            policy=choice.policy,
+            model_version=choice.model_version,
+            fallback=choice.fallback,
+            chunk_index=session.next_index,
+            done=False,
+        )
+
+    plain_post(app, "/v1/sessions", start_session, SessionStart, SessionStarted, "sessions", 201)
+    plain_post(
+        app,
+        "/v1/sessions/{session_id}/chunks",
+        report_chunk,
+        ChunkReport,
+        ChunkDecision,
+        "sessions",
+    )
+
+    @app.get("/v1/sessions/{session_id}", responses=ERRORS, tags=["sessions"])
+    async def session_log(session_id: str, request: Request) -> dict[str, object]:
+        """The session so far: its QoE summary and the level of every chunk it reported."""
+        session = _session(_service(request), session_id)
+        return {
+            **session.summary(),
+            "levels": session.levels,
+            "rebuffer_s_by_chunk": session.rebuffer_s,
+        }
+
+    @app.delete("/v1/sessions/{session_id}", responses=ERRORS, tags=["sessions"])
+    async def end_session(session_id: str, request: Request) -> SessionSummaryOut:
+        """End the session; the answer is its QoE summary (chunks 2..N, as the benchmark scores)."""
+        session = _service(request).store.pop(session_id)
+        if session is None:
+            raise ClientError(404, f"session_id: {session_id!r} is unknown or expired")
+        return SessionSummaryOut(**session.summary())  # type: ignore[arg-type]
+
+
+async def _parse(request: Request, model: type[BodyModel]) -> BodyModel:
+    """The body as `model`, with errors reported as FastAPI would (422 naming the field)."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema, plus the routes added by `plain_post`."""
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in (*app.state.plain_models, Problem):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(schema.pop("$defs", {}))
+                components[model.__name__] = schema
+            document["paths"].update(app.state.plain_operations)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return schema
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        }
+    }
+
+
+def plain_post(
+    app: FastAPI,
+    path: str,
+    handler: Callable[[Request], Awaitable[BaseModel]],
+    body: type[BaseModel],
+    answer: type[BaseModel],
+    tag: str,
+    status: int = 200,
+) -> None:
+    """A POST route on Starlette alone: pydantic parses the body from bytes and serialises the
+    answer directly. FastAPI's parameter and response machinery would double the CPU of these
+    hot routes; the OpenAPI page documents them all the same (see `_openapi`)."""
+
+    async def endpoint(request: Request) -> Response:
+        request.scope["abr.route"] = path  # the latency metric's label
+        result = await handler(request)
+        return Response(result.model_dump_json(), status_code=status, media_type="application/json")
+
+    app.add_route(path, endpoint, methods=["POST"], include_in_schema=False, name=handler.__name__)
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    errors = {
+        str(code): {"description": e["description"], **_ref(Problem)} for code, e in ERRORS.items()
+    }
+    app.state.plain_operations[path] = {
+        "post": {
+            "tags": [tag],
+            "summary": (handler.__doc__ or "").strip().splitlines()[0],
+            "description": (handler.__doc__ or "").strip(),
+            "operationId": handler.__name__,
+            "parameters": params,
+            "requestBody": {"required": True, **_ref(body)},
+            "responses": {str(status): {"description": "the answer", **_ref(answer)}, **errors},
+        }
+    }
+    app.state.plain_models += [body, answer]
+
+
+def _session(service: Service, session_id: str) -> PlayerSession:
+    session = service.store.get(session_id)
+    if session is None:
+        raise ClientError(404, f"session_id: {session_id!r} is unknown or expired")
+    return session
+
+
+# -------------------------------------------------------------------- stateless
+def _add_stateless_routes(app: FastAPI) -> None:
+    async def decide(request: Request) -> Decision:
+        """One decision from the player's own history (no session)."""
+        body = await _parse(request, DecideRequest)
+        service = _service(request)
+        choice = service.engine.decide_stateless(body, body.policy, [body])
+        service.count(choice)
+        level = int(choice.levels[0])
+        return Decision(
+            level=level,
+            bitrate_kbps=float(body.ladder_kbps[level]),
+            policy=choice.policy,
+            model_version=choice.model_version,
+            fallback=choice.fallback,
+        )
+
+    async def decide_batch(request: Request) -> BatchDecision:
+        """Many players of one video at once: one model call for all of them."""
+        body = await _parse(request, BatchDecideRequest)
+        service = _service(request)
+        choice = service.engine.decide_stateless(body, body.policy, body.players)
+        service.count(choice)
+        levels = choice.levels.tolist()
+        ladder = body.ladder_kbps
+        return BatchDecision(
+            levels=levels,
+            bitrates_kbps=[float(ladder[level]) for level in levels],
+            policy=choice.policy,
+            model_version=choice.model_version,
+            fallback=choice.fallback,
+        )
+
+    plain_post(app, "/v1/decide", decide, DecideRequest, Decision, "stateless")
+    plain_post(
+        app, "/v1/decide/batch", decide_batch, BatchDecideRequest, BatchDecision, "stateless"
+    )
+
+
+# -------------------------------------------------------------------- operations
+def _add_operations_routes(app: FastAPI) -> None:
+    @app.get("/v1/policies", tags=["operations"])
+    async def policies() -> list[PolicyInfo]:
+        return [
+            PolicyInfo(name=name, description=text, stateless=name not in SESSION_ONLY_POLICIES)
+            for name, text in POLICY_DESCRIPTIONS.items()
+        ]
+
+    @app.get("/v1/model", tags=["operations"])
+    async def model(request: Request) -> ModelInfo:
+        engine = _service(request).engine
+        loaded = engine.model
+        return ModelInfo(
+            loaded=loaded is not None,
+            path=str(engine.model_path),
+            version=engine.model_version,
+            error=engine.model_error,
+            providers=loaded.providers if loaded is not None else [],
+            metadata=_metadata_dict(loaded),
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up and answering."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"model": Problem}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready when the DQN model is loaded; 503 if not (the fallback answers meanwhile)."""
+        engine = _service(request).engine
+        if engine.model is None:
+            return JSONResponse(
+                {
+                    "status": "model not loaded",
+                    "detail": engine.model_error,
+                    "fallback": engine.fallback_name,
+                },
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "model_version": engine.model_version})
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        service = _service(request)
+        store = service.store
+        if isinstance(store, MemoryStore):
+            store.reclaim(store.clock())
+            service.metrics.sessions_reclaimed.labels("ttl").set(store.expired)
+            service.metrics.sessions_reclaimed.labels("limit").set(store.evicted)
+        service.metrics.active_sessions.set(len(store))
+        body = generate_latest(service.metrics.registry)
+        return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        "/v1/admin/reload",
+        tags=["admin"],
+        responses={401: {"model": Problem}, 403: {"model": Problem}},
+    )
+    async def reload(
+        request: Request,
+        body: ReloadRequest | None = None,
+        authorization: str | None = Header(None, description="Bearer <admin token>"),
+    ) -> ModelInfo:
+        """Load a model (the configured one by default) and swap it in atomically; on any error
+        the old model keeps serving and the answer says what was wrong."""
+        service = _service(request)
+        _check_admin(service.settings, authorization)
+        try:
+            loaded = service.engine.reload(body.path if body else None)
+        except ModelError as exc:
+            service.metrics.reloads.labels("failed").inc()
+            raise ClientError(422, f"path: {exc}") from None
+        service.metrics.reloads.labels("ok").inc()
+        service.metrics.model_loaded.set(1)
+        return ModelInfo(
+            loaded=True,
+            path=str(loaded.path),
+            version=loaded.metadata.version,
+            error=None,
+            providers=loaded.providers,
+            metadata=_metadata_dict(loaded),
+        )
+
+
+def _check_admin(settings: ServiceSettings, authorization: str | None) -> None:
+    if settings.admin_token is None:
+        raise ClientError(403, "admin endpoints are disabled (set ABR_ADMIN_TOKEN)")
+    scheme, _, token = (authorization or "").partition(" ")
+    expected = settings.admin_token.encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
+        raise ClientError(401, "authorization: a valid 'Bearer <admin token>' header is required")
+
+
+def _metadata_dict(model: OnnxModel | None) -> dict[str, object] | None:
+    if model is None:
+        return None
+    data: dict[str, object] = json.loads(model.metadata.to_json())
+    return data
+
+
+# -------------------------------------------------------------------- errors
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ClientError)
+    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+        _count_error(request, exc.status)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        _count_error(request, 422)
+        messages = [
+            f"body: not valid JSON ({error['ctx']['error']})"
+            if error["type"] == "json_invalid"
+            else f"{_field_name(error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(messages[:5])}, status_code=422)
+
+
+def _field_name(location: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in location if part != "body") or "body"
+
+
+def _count_error(request: Request, status: int) -> None:
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        service.metrics.errors.labels(str(status)).inc()
+
+
+class BodyLimitAndTiming:
+    """Pure ASGI middleware: refuses bodies over the limit (413) before they are read whole,
+    and records each request's latency by route."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _too_large(scope, send, self.max_body_bytes)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            await _too_large(scope, send, self.max_body_bytes)
+        service = getattr(scope["app"].state, "service", None)
+        if service is not None:
+            name = scope.get("abr.route") or getattr(scope.get("route"), "path", "other")
+            service.metrics.latency.labels(name).observe(time.perf_counter() - start)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    response = JSONResponse({"detail": f"body: larger than {limit} bytes"}, status_code=413)
+    await response(scope, lambda: None, send)  # type: ignore[arg-type,return-value]
+    service = getattr(scope["app"].state, "service", None)
+    if service is not None:
+        service.metrics.errors.labels("413").inc()

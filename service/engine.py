@@ -1,0 +1,393 @@
+"""Decisions for the service: player sessions, the model with its fallback, and the stateless
+forms. Torch-free. A session keeps exactly what the simulator keeps for a player (the last
+`HISTORY_LEN` chunk throughputs and delays, buffer, last level, next chunk), so a trace replayed
+chunk by chunk through the API gets the levels `abr bench` gives (tested for every policy).
+
+Requests are checked completely before anything is changed, so a rejected request never alters a
+session. Inference errors do not reach the client: the fallback policy answers and it is counted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from abr.model_meta import ModelError
+from abr.onnx_policy import OnnxModel, default_model_path
+from abr.policies import make_policy
+from abr.policies.base import Policy
+from abr.policies.mpc import RobustMpc
+from abr.qoe import make_qoe, summarize_session
+from abr.sim import SimConfig
+from abr.state import PlayerState
+from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+from abr.video import Video, VideoError, make_video, nominal_sizes_bytes
+from service.schemas import PlayerHistory, VideoSpec
+from service.settings import ServiceSettings
+
+HISTORY_LEN = SimConfig().history_len  # what the simulator keeps, so that decisions match
+FIRST_LEVEL = SimConfig().default_level  # the protocol's first chunk
+SESSION_ONLY_POLICIES = {"dynamic"}  # its state cannot be rebuilt from a throughput history
+POLICY_DESCRIPTIONS = {
+    "dqn": "the loaded DQN model (ONNX); the fallback policy answers if it cannot",
+    "bb": "buffer-based (Huang et al. 2014): reservoir 5 s, cushion 10 s",
+    "rb": "rate-based: highest rung below the harmonic mean of the last 5 throughputs",
+    "bola": "BOLA-BASIC (Spiteri et al. 2016), parameters from the ladder",
+    "mpc": "RobustMPC (Yin et al. 2015), lookahead 5",
+    "dynamic": "dash.js-style: throughput rule at low buffer, BOLA above 10 s",
+}
+
+
+class ClientError(ValueError):
+    """A client mistake: `status` and a message that names the field."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Choice:
+    levels: np.ndarray  # [N] int64
+    policy: str
+    model_version: str | None = None
+    fallback: bool = False
+
+
+@dataclass
+class PlayerSession:
+    session_id: str
+    policy_name: str
+    qoe_name: str
+    video: Video
+    policy: Policy | None  # None for dqn: the engine's current model decides
+    next_index: int = 0  # the chunk the next report must be about
+    last_level: int = FIRST_LEVEL
+    buffer_s: float = 0.0
+    throughput_kbps: np.ndarray = field(default_factory=lambda: np.zeros(HISTORY_LEN))
+    delay_s: np.ndarray = field(default_factory=lambda: np.zeros(HISTORY_LEN))
+    history_count: int = 0
+    levels: list[int] = field(default_factory=list)
+    rebuffer_s: list[float] = field(default_factory=list)
+    fallbacks: int = 0
+    fallback_policy: Policy | None = None
+    last_seen_s: float = field(default_factory=time.monotonic)
+
+    @property
+    def done(self) -> bool:
+        return self.next_index >= self.video.n_chunks
+
+    def player_state(self) -> PlayerState:
+        video, chunk = self.video, self.next_index
+        return PlayerState(
+            last_level=np.array([self.last_level]),
+            buffer_s=np.array([self.buffer_s]),
+            throughput_kbps=self.throughput_kbps[None, :].copy(),
+            delay_s=self.delay_s[None, :].copy(),
+            history_count=np.array([self.history_count]),
+            next_sizes_bytes=video.sizes_bytes[:, min(chunk, video.n_chunks - 1)][None, :].copy(),
+            chunk_index=np.array([chunk]),
+            chunks_left=np.array([video.n_chunks - chunk]),
+            bitrates_kbps=video.bitrates_kbps,
+            chunk_s=video.chunk_s,
+            n_chunks=video.n_chunks,
+        )
+
+    def summary(self) -> dict[str, object]:
+        base: dict[str, object] = {
+            "session_id": self.session_id,
+            "policy": self.policy_name,
+            "qoe": self.qoe_name,
+            "chunks": len(self.levels),
+            "fallbacks": self.fallbacks,
+        }
+        keys = (
+            "mean_qoe",
+            "total_qoe",
+            "avg_bitrate_kbps",
+            "rebuffer_s",
+            "startup_delay_s",
+            "rebuffer_ratio",
+            "switches",
+        )
+        if len(self.levels) < 2:  # the protocol scores chunks 2..N: nothing to score yet
+            return {**base, **dict.fromkeys(keys)}
+        metric = make_qoe(self.qoe_name, self.video.bitrates_kbps)
+        summary = summarize_session(
+            metric,
+            np.array(self.levels),
+            np.array(self.rebuffer_s),
+            self.video.bitrates_kbps,
+            self.video.chunk_s,
+        ).to_dict()
+        return {**base, **{key: summary[key] for key in keys}}
+
+
+class Engine:
+    """The loaded model, the fallback, and every decision the service makes."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.model: OnnxModel | None = None
+        self.model_error: str | None = None
+        self.model_path: Path = settings.model_path or default_model_path()
+        self.fallback_name = settings.fallback_policy
+        self.fallback_count = 0
+        try:
+            self.model = OnnxModel(self.model_path, threads=settings.onnx_threads)
+        except ModelError as exc:
+            self.model_error = str(exc)
+
+    # ---------------------------------------------------------------- model
+    @property
+    def model_version(self) -> str | None:
+        return self.model.metadata.version if self.model is not None else None
+
+    def reload(self, path: str | None) -> OnnxModel:
+        """Load and check the new model fully before swapping it in; on error the old one stays."""
+        new_path = Path(path) if path else self.model_path
+        model = OnnxModel(new_path, threads=self.settings.onnx_threads)  # raises ModelError
+        self.model, self.model_path, self.model_error = model, new_path, None
+        return model
+
+    # ---------------------------------------------------------------- videos
+    def video(self, spec: VideoSpec) -> Video:
+        limits = self.settings
+        if len(spec.ladder_kbps) > limits.max_levels:
+            raise ClientError(422, f"ladder_kbps: more than {limits.max_levels} levels")
+        if spec.n_chunks > limits.max_chunks:
+            raise ClientError(422, f"n_chunks: more than {limits.max_chunks}")
+        if spec.chunk_sizes_bytes is None:
+            try:
+                return _nominal_video(tuple(spec.ladder_kbps), spec.chunk_s, spec.n_chunks)
+            except VideoError as exc:
+                raise ClientError(422, f"ladder_kbps: {_after_colon(exc)}") from None
+        sizes = spec.chunk_sizes_bytes
+        if len(sizes) != len(spec.ladder_kbps) or any(len(r) != spec.n_chunks for r in sizes):
+            raise ClientError(
+                422,
+                f"chunk_sizes_bytes: must be [{len(spec.ladder_kbps)} levels][{spec.n_chunks} "
+                "chunks]",
+            )
+        try:
+            return make_video(spec.ladder_kbps, spec.chunk_s, sizes, "session")
+        except VideoError as exc:
+            raise ClientError(422, f"ladder_kbps: {_after_colon(exc)}") from None
+
+    # ---------------------------------------------------------------- sessions
+    def new_session(self, spec: VideoSpec, policy: str, qoe: str) -> tuple[PlayerSession, Choice]:
+        video = self.video(spec)
+        if policy == "dqn" and self.model is not None:
+            self._check_model_ladder(video)
+        baseline = None if policy == "dqn" else _new_policy(policy, 1, video)
+        session = PlayerSession(secrets.token_urlsafe(12), policy, qoe, video, baseline)
+        first = min(FIRST_LEVEL, video.n_levels - 1)
+        session.last_level = first
+        version = self.model_version if policy == "dqn" else None
+        return session, Choice(np.array([first]), policy, version)  # the protocol's first level
+
+    def check_report(self, session: PlayerSession, index: int, level: int) -> None:
+        if session.done:
+            raise ClientError(409, "index: the session has already reported its last chunk")
+        if index != session.next_index:
+            raise ClientError(409, f"index: expected chunk {session.next_index}, got {index}")
+        if level >= session.video.n_levels:
+            raise ClientError(
+                422, f"level: {level} is outside the ladder (0..{session.video.n_levels - 1})"
+            )
+
+    def apply_report(
+        self,
+        session: PlayerSession,
+        level: int,
+        size_bytes: float,
+        download_s: float,
+        buffer_s: float,
+        rebuffer_s: float,
+    ) -> Choice | None:
+        """Record a checked report (see `check_report`); the next decision, or None when done."""
+        _push(session.throughput_kbps, size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s)
+        _push(session.delay_s, download_s)
+        session.history_count = min(session.history_count + 1, HISTORY_LEN)
+        session.last_level, session.buffer_s = level, buffer_s
+        session.levels.append(level)
+        session.rebuffer_s.append(rebuffer_s)
+        session.next_index += 1
+        session.last_seen_s = time.monotonic()
+        if session.done:
+            return None
+        choice = self._decide_session(session)
+        session.fallbacks += int(choice.fallback)
+        return choice
+
+    def _decide_session(self, session: PlayerSession) -> Choice:
+        state = session.player_state()
+        if session.policy is not None:
+            return Choice(session.policy.act(state), session.policy_name)
+        choice = self._model_choice(state, session.video)
+        if choice is not None:
+            return choice
+        if session.fallback_policy is None:  # a fresh one: its state starts here
+            session.fallback_policy = _new_policy(self.fallback_name, 1, session.video)
+        return self._fallback(session.fallback_policy.act(state))
+
+    def _model_choice(self, state: PlayerState, video: Video) -> Choice | None:
+        model = self.model  # one reference: a reload in between cannot mix two models
+        if model is None:
+            return None
+        try:
+            model.metadata.check_video(video.bitrates_kbps, str(model.path))
+            return Choice(model.levels(state), "dqn", model.metadata.version)
+        except Exception:  # any inference failure: the fallback answers, and it is counted
+            return None
+
+    def _fallback(self, levels: np.ndarray) -> Choice:
+        self.fallback_count += len(levels)
+        return Choice(levels, self.fallback_name, None, fallback=True)
+
+    def _check_model_ladder(self, video: Video) -> None:
+        assert self.model is not None
+        try:
+            self.model.metadata.check_video(video.bitrates_kbps, "the loaded model")
+        except ModelError as exc:
+            raise ClientError(422, f"ladder_kbps: {exc}") from None
+
+    # ---------------------------------------------------------------- stateless
+    def decide_stateless(
+        self, spec: VideoSpec, policy: str, players: Sequence[PlayerHistory]
+    ) -> Choice:
+        if len(players) > self.settings.max_batch:
+            raise ClientError(413, f"players: more than {self.settings.max_batch} in one batch")
+        if policy in SESSION_ONLY_POLICIES:
+            raise ClientError(
+                422, f"policy: {policy!r} keeps state between chunks; use /v1/sessions for it"
+            )
+        video = self.video(spec)
+        if policy == "dqn" and self.model is not None:
+            self._check_model_ladder(video)
+        state = self._history_state(players, video)
+        if policy == "mpc":  # its error memory is rebuilt from the history given
+            return Choice(_mpc_from_history(state, video), policy)
+        if policy != "dqn":
+            return Choice(_new_policy(policy, len(players), video).act(state), policy)
+        choice = self._model_choice(state, video)
+        if choice is not None:
+            return choice
+        if self.fallback_name == "mpc":
+            return self._fallback(_mpc_from_history(state, video))
+        return self._fallback(_new_policy(self.fallback_name, len(players), video).act(state))
+
+    def _history_state(self, players: Sequence[PlayerHistory], video: Video) -> PlayerState:
+        """Players' own histories as one PlayerState (checked first, vectorised for batches)."""
+        n = len(players)
+        throughput = [p.throughput_kbps for p in players]
+        delay = [p.download_s for p in players]
+        counts = np.array([len(t) for t in throughput], dtype=np.int64)
+        chunk = np.array([p.chunk_index for p in players], dtype=np.int64)
+        last_level = np.array([p.last_level for p in players], dtype=np.int64)
+        checks = (
+            (
+                counts != [len(d) for d in delay],
+                "download_s: must have as many entries as throughput_kbps",
+            ),
+            (
+                counts > self.settings.max_history,
+                f"throughput_kbps: more than {self.settings.max_history} entries",
+            ),
+            (chunk >= video.n_chunks, f"chunk_index: must be below n_chunks={video.n_chunks}"),
+            (
+                last_level >= video.n_levels,
+                f"last_level: outside the ladder (0..{video.n_levels - 1})",
+            ),
+        )
+        for bad, message in checks:
+            if bad.any():
+                where = f"players[{int(np.argmax(bad))}]." if n > 1 else ""
+                raise ClientError(422, where + message)
+        width = max(HISTORY_LEN, int(counts.max()))
+        if np.all(counts == width):  # the common case: one array, no padding
+            throughput_kbps, delay_s = np.array(throughput), np.array(delay)
+        else:
+            throughput_kbps, delay_s = np.zeros((n, width)), np.zeros((n, width))
+            for i, k in enumerate(counts.tolist()):
+                throughput_kbps[i, width - k :] = throughput[i]
+                delay_s[i, width - k :] = delay[i]
+        return PlayerState(
+            last_level=last_level,
+            buffer_s=np.array([p.buffer_s for p in players]),
+            throughput_kbps=throughput_kbps,
+            delay_s=delay_s,
+            history_count=np.minimum(counts, width),
+            next_sizes_bytes=video.sizes_bytes[:, chunk].T.copy(),
+            chunk_index=chunk,
+            chunks_left=video.n_chunks - chunk,
+            bitrates_kbps=video.bitrates_kbps,
+            chunk_s=video.chunk_s,
+            n_chunks=video.n_chunks,
+        )
+
+
+# -------------------------------------------------------------------- helpers
+def _push(history: np.ndarray, value: float) -> None:
+    """Append to a most-recent-last history of fixed length, dropping the oldest."""
+    history[:-1] = history[1:]
+    history[-1] = value
+
+
+@lru_cache(maxsize=256)
+def _nominal_video(ladder_kbps: tuple[float, ...], chunk_s: float, n_chunks: int) -> Video:
+    """Videos without a size table, shared by every session that plays the same ladder."""
+    sizes = nominal_sizes_bytes(np.array(ladder_kbps), chunk_s, n_chunks)
+    return make_video(ladder_kbps, chunk_s, sizes, "session")
+
+
+def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:
+    policy = make_policy(name)
+    policy.reset(n_sessions, video)
+    return policy
+
+
+def _mpc_from_history(state: PlayerState, video: Video) -> np.ndarray:
+    """RobustMPC with its prediction-error memory rebuilt from each player's history, as if it
+    had decided every chunk of it: exact when the history reaches back to the first chunk."""
+    levels = np.empty(state.n_sessions, dtype=np.int64)
+    for i in range(state.n_sessions):
+        mpc = RobustMpc()
+        mpc.reset(1, video)
+        count, width = int(state.history_count[i]), state.throughput_kbps.shape[1]
+        for seen in range(1, count):  # the decisions made before this one
+            past = _prefix_state(state, i, seen, width)
+            mpc.predict_kbps(past)
+        levels[i] = mpc.act(_prefix_state(state, i, count, width))[0]
+    return levels
+
+
+def _prefix_state(state: PlayerState, i: int, seen: int, width: int) -> PlayerState:
+    """Player i's state when only the first `seen` of its history entries existed."""
+    count = int(state.history_count[i])
+    throughput = np.zeros((1, width))
+    start = width - count
+    throughput[0, width - seen :] = state.throughput_kbps[i, start : start + seen]
+    return PlayerState(
+        last_level=state.last_level[i : i + 1],
+        buffer_s=state.buffer_s[i : i + 1],
+        throughput_kbps=throughput,
+        delay_s=state.delay_s[i : i + 1],
+        history_count=np.array([seen]),
+        next_sizes_bytes=state.next_sizes_bytes[i : i + 1],
+        chunk_index=state.chunk_index[i : i + 1],
+        chunks_left=state.chunks_left[i : i + 1],
+        bitrates_kbps=state.bitrates_kbps,
+        chunk_s=state.chunk_s,
+        n_chunks=state.n_chunks,
+    )
+
+
+def _after_colon(exc: Exception) -> str:
+    return str(exc).split(": ", 1)[-1]

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from abr.bench import run_policy  # noqa: E402
+from abr.dqn.config import load_config  # noqa: E402
+from abr.dqn.export import export_onnx  # noqa: E402
+from abr.dqn.policy import GreedyQPolicy  # noqa: E402
+from abr.dqn.train import load_best_model, train  # noqa: E402
+from abr.model_meta import METADATA_KEY, ModelError  # noqa: E402
+from abr.observation import encode  # noqa: E402
+from abr.onnx_policy import OnnxModel, OnnxPolicy  # noqa: E402
+from abr.sim import BatchSimulator  # noqa: E402
+from abr.video import load_video  # noqa: E402
+from tests.dqn.test_train import SMALL  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("export") / "run"
+    train(load_config(None, **{**SMALL, "hidden": [128, 128]}), run_dir)
+    return run_dir, export_onnx(run_dir, run_dir / "model.onnx")
+
+
+def test_export_writes_a_checked_graph_with_its_metadata(exported):
+    run_dir, metadata = exported
+    model = onnx.load(run_dir / "model.onnx")
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["obs"]
+    assert [o.name for o in model.graph.output] == ["q"]
+    batch_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param  # dynamic batch
+    meta = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
+    video = load_video(None)
+    assert meta["ladder_kbps"] == video.bitrates_kbps.tolist()
+    assert meta["chunk_s"] == video.chunk_s and meta["qoe"] == "lin"
+    assert meta["obs_spec"]["version"] == "abr-obs-v1" and meta["obs_spec"]["history_len"] == 8
+    assert meta["train_traces"] == ["traces/default/train"]
+    assert len(meta["train_traces_digest"]) == 64
+    checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
+    assert meta["val_qoe"] == pytest.approx(checkpoint["val_qoe"])
+    assert meta["env_steps"] == checkpoint["env_steps"]
+    assert meta["code_version"] and meta["created_utc"].endswith("Z")
+    assert metadata.train_traces_digest == meta["train_traces_digest"]
+    assert not list(run_dir.glob(".model.onnx.*"))  # no temporary file left behind
+
+
+def _real_observations(traces, video, spec, n_sessions=256):
+    """Every observation of n_sessions players on real traces, at random levels: 12,288 rows."""
+    sim = BatchSimulator(traces, video, n_sessions, "eval", seed=3)
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(video.n_chunks):
+        rows.append(encode(sim.player_state(), spec))
+        sim.step(rng.integers(0, video.n_levels, n_sessions))
+    return np.concatenate(rows)
+
+
+def test_onnxruntime_and_torch_agree_on_real_observations(exported, pensieve_test_traces):
+    run_dir, metadata = exported
+    network, spec = load_best_model(run_dir / "best.pt")
+    obs = _real_observations(pensieve_test_traces, load_video(None), spec)
+    assert len(obs) >= 10_000
+    with torch.no_grad():
+        q_torch = network(torch.from_numpy(obs)).numpy()
+    q_onnx = OnnxModel(run_dir / "model.onnx").q_values(obs)
+    np.testing.assert_allclose(q_onnx, q_torch, atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(q_onnx.argmax(axis=1), q_torch.argmax(axis=1))
+
+
+def test_onnx_policy_bench_equals_torch_policy(exported, pensieve_test_traces):
+    run_dir, _ = exported
+    network, spec = load_best_model(run_dir / "best.pt")
+    video = load_video(None)
+    by_torch = run_policy(
+        GreedyQPolicy(network, spec, torch.device("cpu")), pensieve_test_traces, video
+    )
+    by_onnx = run_policy(OnnxPolicy(run_dir / "model.onnx"), pensieve_test_traces, video)
+    np.testing.assert_array_equal(by_onnx.levels, by_torch.levels)
+    assert by_onnx.aggregate()["mean_qoe"] == by_torch.aggregate()["mean_qoe"]
+
+
+def test_export_of_a_missing_run_names_it(tmp_path):
+    with pytest.raises(ModelError, match="no such checkpoint"):
+        export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
