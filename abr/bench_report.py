@@ -102,3 +102,28 @@ def plot_timeline(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_latency(path: Path, title: str, answered_at_s: np.ndarray, latency_s: np.ndarray) -> None:
+    """Request latency over the run: p50, p99 and max per one-second bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if len(latency_s):
+        bins = np.floor(answered_at_s).astype(np.int64)
+        seconds = np.unique(bins)
+        for q, label in ((50, "p50"), (99, "p99"), (100, "max")):
+            values = [np.percentile(latency_s[bins == s], q) * 1000.0 for s in seconds]
+            ax.plot(seconds, values, label=label)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,11 +166,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("benchmark", total=len(sources) * len(names))
         for source in sources:
-            set_name = (
-                Path(source).name
-                if Path(source).name not in ("test", "train")
-                else (f"{Path(source).parent.name}_{Path(source).name}")
-            )
+            set_name = _set_name(source)
             traces = load_traces([source])
             runs = {}
             for name in names:
@@ -190,6 +187,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     console.print(f"results and plots in {out}/")
     if args.json:
         _print_json_last(next(iter(results.values())) if len(results) == 1 else results)
+
+
+def _set_name(source: str) -> str:
+    """`pensieve_test` for .../pensieve/test; the folder's name otherwise."""
+    path = Path(source)
+    return f"{path.parent.name}_{path.name}" if path.name in ("test", "train") else path.name
 
 
 def _timeline_index(runs: Mapping[str, object], wanted: str | None) -> int:
@@ -376,6 +379,57 @@ def cmd_loadtest(args: argparse.Namespace) -> None:
         _print_json_last(result)
 
 
+def cmd_replay(args: argparse.Namespace) -> None:
+    import numpy as np
+    from rich.progress import Progress
+
+    from abr.bench_report import plot_cdf, plot_latency, summarize_runs, write_results
+    from abr.replay import as_policy_run, replay
+    from abr.traces import load_traces
+    from abr.video import load_video
+
+    video = load_video(args.video)
+    sources = args.traces or _default_traces("test")
+    traces = load_traces(sources)
+    set_name = _set_name(sources[0]) if len(sources) == 1 else "replay"
+    out = Path(args.out)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("virtual players", total=max(len(traces), args.concurrency))
+        results, players, log = replay(
+            server=args.server,
+            traces=traces,
+            video=video,
+            policy=args.policy,
+            concurrency=args.concurrency,
+            pace=args.pace,
+            timeout_s=args.timeout,
+            retries=args.retries,
+            on_done=lambda: progress.advance(task),
+        )
+    wall_s = time.perf_counter() - log.start_s
+    run = as_policy_run(args.policy, results, players, video, args.qoe)
+    summary = summarize_runs({args.policy: run})
+    write_results(out, set_name, {args.policy: run}, summary)
+    plot_cdf(
+        out / f"{set_name}_qoe_cdf.png", f"{set_name}: QoE_{args.qoe} over HTTP", {args.policy: run}
+    )
+    plot_latency(
+        out / f"{set_name}_latency.png",
+        f"{args.server}: {args.concurrency} players, pace {args.pace}",
+        np.array(log.answered_at_s),
+        np.array(log.latencies_s),
+    )
+    service = log.service_summary(wall_s)
+    Console(width=140).print(_summary_table(f"{set_name} over {args.server}", summary))
+    Console().print(_table("service", {k: v for k, v in service.items() if "by_kind" not in k}))
+    for kind in ("errors_by_kind", "retries_by_kind"):
+        if service[kind]:
+            console.print(f"{kind}: {service[kind]}")
+    console.print(f"results and plots in {out}/")
+    if args.json:
+        _print_json_last({**summary, "service": service})
+
+
 # ---------------------------------------------------------------- parser
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
@@ -528,6 +582,27 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--server-pid", type=int, help="report this process's RSS before and after")
     _json_option(load)
     load.set_defaults(func=cmd_loadtest)
+
+    replay_cmd = _command(
+        sub, "replay", "virtual players: replay traces against a running service over HTTP"
+    )
+    replay_cmd.add_argument("--server", default="http://127.0.0.1:8000")
+    _trace_and_video_options(
+        replay_cmd, "trace folders, one player per trace (default: traces/default/test)"
+    )
+    replay_cmd.add_argument("--policy", default="dqn", help="dqn, bb, rb, bola, mpc or dynamic")
+    replay_cmd.add_argument("--qoe", choices=QOE_NAMES, default="lin")
+    replay_cmd.add_argument("--concurrency", type=int, default=16, help="players at once")
+    replay_cmd.add_argument(
+        "--pace", default="max", help="max, realtime, or xK (K times real time)"
+    )
+    replay_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    replay_cmd.add_argument("--retries", type=int, default=3, help="for 5xx and connection errors")
+    replay_cmd.add_argument(
+        "--out", default="out/replay", help="folder for CSV, JSON and PNG results"
+    )
+    _json_option(replay_cmd)
+    replay_cmd.set_defaults(func=cmd_replay)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"

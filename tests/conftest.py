@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from abr.traces import load_traces
@@ -29,3 +34,34 @@ def envivio() -> Video:
 @pytest.fixture(scope="session")
 def pensieve_test_traces():
     return load_traces([require_shared(PENSIEVE_TEST)])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """`abr serve` on a free local port (the shipped model), for the tests of one module."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abr.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail(f"the server did not start: {process.stdout.read().decode()}")  # type: ignore[union-attr]
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -1,48 +1,17 @@
 """The service as users run it: `abr serve` on a real port, driven over real HTTP."""
 
 import json
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
-import pytest
 
+from tests.conftest import free_port
 from tests.service.conftest import VIDEO, report
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "abr.cli", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail(f"server did not start: {process.stdout.read().decode()}")
-    yield url, process
-    process.terminate()
-    process.wait(timeout=10)
-
-
-def test_lifecycle_over_real_http(server):
-    url, _ = server
+def test_lifecycle_over_real_http(live_server):
+    url = live_server
     with httpx.Client(base_url=url) as client:
         started = client.post("/v1/sessions", json=VIDEO).json()
         session = started["session_id"]
@@ -57,8 +26,8 @@ def test_lifecycle_over_real_http(server):
         assert client.get("/metrics").text.count("abr_decisions_total{") >= 1
 
 
-def test_loadtest_against_the_server(server):
-    url, _ = server
+def test_loadtest_against_the_server(live_server):
+    url = live_server
     out = subprocess.run(
         [sys.executable, "-m", "abr.cli", "loadtest", "--server", url, "--connections", "4"]
         + ["--duration", "2", "--json"],
@@ -79,7 +48,7 @@ def test_loadtest_names_an_unreachable_server():
             "abr.cli",
             "loadtest",
             "--server",
-            f"http://127.0.0.1:{_free_port()}",
+            f"http://127.0.0.1:{free_port()}",
         ],
         capture_output=True,
         text=True,

@@ -1,0 +1,268 @@
+"""`abr replay`: virtual players against a running service. Each trace is a player that plays
+the video chunk by chunk under the simulator's semantics (evaluation mode, one session of its
+own) and asks the service over HTTP for every decision.
+
+Pacing: `max` asks again as soon as an answer arrives; `realtime` waits, after each chunk, for
+as long as the simulated download (and any buffer-full sleep) took; `xK` waits 1/K of that.
+Requests time out; 5xx answers and connection errors are retried with exponential backoff, and
+every retry and error is counted by kind. A player whose request still fails gives up its
+session (counted): a retry after a lost answer could not know whether its report was applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from abr.bench import PolicyRun
+from abr.loadtest import Connection, HttpError
+from abr.qoe import make_qoe, summarize_session
+from abr.sim import BatchSimulator
+from abr.traces import Trace
+from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+from abr.video import Video
+
+
+def parse_pace(pace: str) -> float | None:
+    """Speed-up over real time: None for `max`, 1 for `realtime`, K for `xK`."""
+    if pace == "max":
+        return None
+    if pace == "realtime":
+        return 1.0
+    if pace.startswith("x"):
+        try:
+            speedup = float(pace[1:])
+        except ValueError:
+            speedup = 0.0
+        if speedup > 0:
+            return speedup
+    raise ValueError(f"--pace must be max, realtime or xK with K > 0, got {pace!r}")
+
+
+@dataclass
+class ReplayLog:
+    """What the client saw: one latency per answered request, and every failure by kind."""
+
+    start_s: float = field(default_factory=time.perf_counter)
+    latencies_s: list[float] = field(default_factory=list)
+    answered_at_s: list[float] = field(default_factory=list)
+    decisions: int = 0
+    fallbacks: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    abandoned: int = 0
+
+    def count(self, table: dict[str, int], kind: str) -> None:
+        table[kind] = table.get(kind, 0) + 1
+
+    def service_summary(self, wall_s: float) -> dict[str, Any]:
+        latency_ms = np.array(self.latencies_s or [0.0]) * 1000.0
+        return {
+            "decisions": self.decisions,
+            "decisions_per_s": self.decisions / wall_s if wall_s > 0 else 0.0,
+            "p50_ms": float(np.percentile(latency_ms, 50)),
+            "p95_ms": float(np.percentile(latency_ms, 95)),
+            "p99_ms": float(np.percentile(latency_ms, 99)),
+            "max_ms": float(latency_ms.max()),
+            "errors": sum(self.errors.values()),
+            "errors_by_kind": dict(self.errors),
+            "retries": sum(self.retries.values()),
+            "retries_by_kind": dict(self.retries),
+            "fallbacks": self.fallbacks,
+            "abandoned_sessions": self.abandoned,
+            "wall_s": wall_s,
+        }
+
+
+class GiveUp(Exception):
+    """A request that failed for good (after its retries, or with a 4xx)."""
+
+
+@dataclass
+class Client:
+    host: str
+    port: int
+    log: ReplayLog
+    timeout_s: float = 10.0
+    retries: int = 3
+    backoff_s: float = 0.05
+
+    async def call(self, connection: Connection, method: str, path: str, body: Any = None) -> Any:
+        for attempt in range(self.retries + 1):
+            started = time.perf_counter()
+            try:
+                status, answer = await asyncio.wait_for(
+                    connection.request(method, path, body), self.timeout_s
+                )
+            except (TimeoutError, OSError, HttpError, asyncio.IncompleteReadError) as exc:
+                await connection.close()
+                kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            else:
+                if status < 500:
+                    self.log.latencies_s.append(time.perf_counter() - started)
+                    self.log.answered_at_s.append(time.perf_counter() - self.log.start_s)
+                    if status >= 400:
+                        self.log.count(self.log.errors, str(status))
+                        raise GiveUp(f"{status}: {answer}")
+                    return answer
+                kind = str(status)
+            if attempt == self.retries:
+                self.log.count(self.log.errors, kind)
+                raise GiveUp(kind)
+            self.log.count(self.log.retries, kind)
+            await asyncio.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class PlayerResult:
+    levels: np.ndarray  # [K]
+    buffer_s: np.ndarray
+    rebuffer_s: np.ndarray
+    throughput_kbps: np.ndarray
+    delay_s: np.ndarray
+    complete: bool
+
+
+async def play(
+    client: Client,
+    connection: Connection,
+    trace: Trace,
+    video: Video,
+    policy: str,
+    speedup: float | None,
+) -> PlayerResult:
+    sim = BatchSimulator([trace], video, 1, mode="eval")
+    k = video.n_chunks
+    logs = {name: np.zeros(k) for name in ("buffer", "rebuffer", "throughput", "delay")}
+    levels = np.zeros(k, dtype=np.int64)
+    description = {
+        "ladder_kbps": video.bitrates_kbps.tolist(),
+        "chunk_s": video.chunk_s,
+        "n_chunks": k,
+        "chunk_sizes_bytes": video.sizes_bytes.tolist(),
+        "policy": policy,
+    }
+    try:
+        started = await client.call(connection, "POST", "/v1/sessions", description)
+    except GiveUp:
+        client.log.abandoned += 1
+        return PlayerResult(levels, *logs.values(), complete=False)
+    session, level = started["session_id"], int(started["level"])
+    for chunk in range(k):
+        levels[chunk] = level
+        result = sim.step(np.array([level]))
+        logs["buffer"][chunk] = result.buffer_s[0]
+        logs["rebuffer"][chunk] = result.rebuffer_s[0]
+        logs["delay"][chunk] = result.delay_s[0]
+        logs["throughput"][chunk] = (
+            result.size_bytes[0] * BITS_PER_BYTE / BITS_PER_KBIT / result.delay_s[0]
+        )
+        if speedup is not None:
+            await asyncio.sleep((result.delay_s[0] + result.sleep_s[0]) / speedup)
+        report = {
+            "index": chunk,
+            "level": level,
+            "size_bytes": float(result.size_bytes[0]),
+            "download_s": float(result.delay_s[0]),
+            "buffer_s": float(result.buffer_s[0]),
+            "rebuffer_s": float(result.rebuffer_s[0]),
+        }
+        try:
+            answer = await client.call(connection, "POST", f"/v1/sessions/{session}/chunks", report)
+        except GiveUp:
+            client.log.abandoned += 1
+            return PlayerResult(levels, *logs.values(), complete=False)
+        if answer["done"]:
+            break
+        client.log.decisions += 1
+        client.log.fallbacks += int(answer["fallback"])
+        level = int(answer["level"])
+    with contextlib.suppress(GiveUp):  # else the session expires by TTL; playback is complete
+        await client.call(connection, "DELETE", f"/v1/sessions/{session}")
+    return PlayerResult(levels, *logs.values(), complete=True)
+
+
+async def replay_async(
+    server: str,
+    traces: Sequence[Trace],
+    video: Video,
+    policy: str,
+    concurrency: int,
+    pace: str,
+    timeout_s: float = 10.0,
+    retries: int = 3,
+    on_done: Callable[[], None] | None = None,
+) -> tuple[list[PlayerResult], list[Trace], ReplayLog]:
+    speedup = parse_pace(pace)
+    url = urlsplit(server)
+    if url.scheme != "http" or not url.hostname:
+        raise ValueError(f"--server must be an http://HOST:PORT URL, got {server!r}")
+    host, port = url.hostname, url.port or 80
+    probe = Connection(host, port)
+    try:
+        await asyncio.wait_for(probe.request("GET", "/healthz"), timeout_s)
+    except (OSError, TimeoutError, HttpError) as exc:
+        raise ValueError(f"{server}: the service is not reachable ({exc or 'timeout'})") from None
+    finally:
+        await probe.close()
+    players = [traces[i % len(traces)] for i in range(max(len(traces), concurrency))]
+    log = ReplayLog()
+    client = Client(host, port, log, timeout_s, retries)
+    results: list[PlayerResult | None] = [None] * len(players)
+    queue = iter(range(len(players)))
+
+    async def worker() -> None:
+        connection = Connection(host, port)
+        for index in queue:  # a shared iterator: each player is taken by one worker
+            results[index] = await play(client, connection, players[index], video, policy, speedup)
+            if on_done is not None:
+                on_done()
+        await connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return [r for r in results if r is not None], players, log
+
+
+def as_policy_run(
+    name: str, results: Sequence[PlayerResult], players: Sequence[Trace], video: Video, qoe: str
+) -> PolicyRun:
+    """The completed players as a PolicyRun, so that the bench's tables and files apply."""
+    done = [(r, t) for r, t in zip(results, players, strict=True) if r.complete]
+    if not done:
+        raise ValueError("no virtual player completed its video; see the errors above")
+    metric = make_qoe(qoe, video.bitrates_kbps)
+
+    def stack(attribute: str) -> np.ndarray:
+        return np.stack([getattr(r, attribute) for r, _ in done], axis=1)
+
+    summaries = [
+        summarize_session(metric, r.levels, r.rebuffer_s, video.bitrates_kbps, video.chunk_s)
+        for r, _ in done
+    ]
+    return PolicyRun(
+        name,
+        [t.name for _, t in done],
+        stack("levels"),
+        stack("buffer_s"),
+        stack("rebuffer_s"),
+        stack("throughput_kbps"),
+        stack("delay_s"),
+        summaries,
+        0.0,
+    )
+
+
+def replay(**options: Any) -> tuple[list[PlayerResult], list[Trace], ReplayLog]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(replay_async(**options))
+    return uvloop.run(replay_async(**options))
