@@ -359,7 +359,7 @@ def cmd_loadtest(args: argparse.Namespace) -> None:
     from abr.loadtest import loadtest, process_rss_mb
 
     rss_before = process_rss_mb(args.server_pid) if args.server_pid else None
-    result = loadtest(
+    load = loadtest(
         server=args.server,
         connections=args.connections,
         duration_s=args.duration,
@@ -367,14 +367,39 @@ def cmd_loadtest(args: argparse.Namespace) -> None:
         policy=args.policy,
         batch_size=args.batch_size,
         sessions=args.sessions,
-    ).summary()
+        rate=args.rate,
+        abandon=args.abandon,
+        server_pid=args.server_pid if args.mode == "soak" else None,
+    )
+    result = load.summary()
     result.update(mode=args.mode, connections=args.connections, policy=args.policy)
     if args.mode == "batch":
         result["batch_size"] = args.batch_size
     if args.server_pid:
         result["server_rss_mb_before"] = rss_before
         result["server_rss_mb_after"] = process_rss_mb(args.server_pid)
-    Console().print(_table(f"load on {args.server} ({args.mode})", result))
+    if args.mode == "soak":
+        windows = load.windows(max(1.0, args.duration / 20))
+        result.update(rate=args.rate, abandon=args.abandon, abandoned_sessions=load.abandoned)
+        result["windows"] = windows
+        if load.rss_mb:
+            warm = [mb for t, mb in load.rss_mb if t >= 0.1 * args.duration] or [load.rss_mb[-1][1]]
+            result["rss_mb_warm"], result["rss_mb_end"] = warm[0], load.rss_mb[-1][1]
+            result["rss_growth_after_warm_pct"] = 100.0 * (warm[-1] - warm[0]) / warm[0]
+        table = Table(title="soak: per window")
+        for column in ("t_s", "requests_per_s", "p50_ms", "p99_ms"):
+            table.add_column(column, justify="right")
+        for row in windows:
+            table.add_row(
+                *(f"{row[c]:,.1f}" for c in ("t_s", "requests_per_s", "p50_ms", "p99_ms"))
+            )
+        Console().print(table)
+    Console().print(
+        _table(
+            f"load on {args.server} ({args.mode})",
+            {k: v for k, v in result.items() if k != "windows"},
+        )
+    )
     if args.json:
         _print_json_last(result)
 
@@ -575,7 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--server", default="http://127.0.0.1:8000")
     load.add_argument("--connections", type=int, default=16)
     load.add_argument("--duration", type=float, default=10.0, help="seconds")
-    load.add_argument("--mode", choices=("chunks", "batch", "sessions"), default="chunks")
+    load.add_argument("--mode", choices=("chunks", "batch", "sessions", "soak"), default="chunks")
+    load.add_argument("--rate", type=float, default=2000.0, help="soak: requests/s in all")
+    load.add_argument(
+        "--abandon", type=float, default=0.3, help="soak: share of players leaving mid-video"
+    )
     load.add_argument("--policy", default="dqn")
     load.add_argument("--batch-size", type=int, default=1024)
     load.add_argument("--sessions", type=int, default=100_000, help="sessions mode: how many")

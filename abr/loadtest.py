@@ -4,7 +4,9 @@ cost more CPU than the server on a 2-core machine and measure itself, not the se
 
 Modes: `chunks` — each connection plays sessions chunk by chunk (start, 48 reports, end), and
 each report is one decision; `batch` — each request is one /v1/decide/batch of `batch_size`
-players; `sessions` — open `sessions` sessions, one report each, and keep them live (memory).
+players; `sessions` — open `sessions` sessions, one report each, and keep them live (memory);
+`soak` — players at a steady total `rate` of requests/s, a fraction `abandon` of them leaving
+mid-video without ending their session, with the server's RSS sampled over the run.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class LoadResult:
     requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list)
+    answered_at_s: list[float] = field(default_factory=list)  # since the start of the run
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (time s, server RSS MB)
+    abandoned: int = 0
+    start_s: float = field(default_factory=time.perf_counter)
     wall_s: float = 0.0
 
     def error(self, kind: str) -> None:
@@ -89,6 +95,23 @@ class LoadResult:
             "errors_by_kind": dict(self.errors),
         }
 
+    def windows(self, window_s: float) -> list[dict[str, float]]:
+        """Decisions/s and latency percentiles per window of the run (the soak's view)."""
+        at, latency_ms = np.array(self.answered_at_s), np.array(self.latencies_s) * 1000.0
+        rows = []
+        for start in np.arange(0.0, max(self.wall_s, window_s), window_s):
+            inside = (at >= start) & (at < start + window_s)
+            if inside.any():
+                rows.append(
+                    {
+                        "t_s": float(start),
+                        "requests_per_s": float(inside.sum() / window_s),
+                        "p50_ms": float(np.percentile(latency_ms[inside], 50)),
+                        "p99_ms": float(np.percentile(latency_ms[inside], 99)),
+                    }
+                )
+        return rows
+
 
 async def _timed(
     connection: Connection, result: LoadResult, method: str, path: str, body: object = None
@@ -101,6 +124,7 @@ async def _timed(
         await connection.close()
         return None
     result.latencies_s.append(time.perf_counter() - start)
+    result.answered_at_s.append(time.perf_counter() - result.start_s)
     result.requests += 1
     if status >= 400:
         result.error(str(status))
@@ -151,6 +175,58 @@ async def _play_sessions(
                 break
             result.decisions += 1
             level = answer["level"]
+
+
+async def _soak_players(
+    connection: Connection,
+    result: LoadResult,
+    policy: str,
+    deadline: float,
+    seed: int,
+    interval_s: float,
+    abandon: float,
+) -> None:
+    """Players at a steady pace (one request per `interval_s` on this connection); a fraction
+    `abandon` of them vanish mid-video without ending their session, for the TTL to reclaim."""
+    rng = np.random.default_rng(seed)
+    next_s = time.perf_counter()
+
+    async def paced(method: str, path: str, body: object = None) -> Any:
+        nonlocal next_s
+        next_s += interval_s
+        await asyncio.sleep(max(0.0, next_s - time.perf_counter()))
+        return await _timed(connection, result, method, path, body)
+
+    while time.perf_counter() < deadline:
+        started = await paced("POST", "/v1/sessions", {**ENVIVIO_VIDEO, "policy": policy})
+        if started is None:
+            continue
+        result.decisions += 1
+        session, level = started["session_id"], started["level"]
+        last_chunk = int(rng.integers(1, 48)) if rng.random() < abandon else 48
+        for index in range(last_chunk):
+            if time.perf_counter() >= deadline:
+                return
+            answer = await paced(
+                "POST", f"/v1/sessions/{session}/chunks", _report(index, level, rng)
+            )
+            if answer is None:
+                break
+            if answer["done"]:
+                await paced("DELETE", f"/v1/sessions/{session}")
+                break
+            result.decisions += 1
+            level = answer["level"]
+        else:
+            result.abandoned += 1  # left without a DELETE
+
+
+async def _sample_rss(result: LoadResult, pid: int, deadline: float, every_s: float) -> None:
+    while True:
+        result.rss_mb.append((time.perf_counter() - result.start_s, process_rss_mb(pid)))
+        if time.perf_counter() >= deadline:
+            return
+        await asyncio.sleep(min(every_s, max(0.0, deadline - time.perf_counter())))
 
 
 def _batch_body(batch_size: int, policy: str, seed: int) -> dict[str, object]:
@@ -206,6 +282,9 @@ async def run_load(
     policy: str = "dqn",
     batch_size: int = 1024,
     sessions: int = 100_000,
+    rate: float = 2000.0,
+    abandon: float = 0.3,
+    server_pid: int | None = None,
 ) -> LoadResult:
     url = urlsplit(server)
     if url.scheme != "http" or not url.hostname:
@@ -217,8 +296,13 @@ async def run_load(
     except OSError as exc:
         raise ValueError(f"{server}: the service is not reachable ({exc})") from None
     result = LoadResult()
-    start = time.perf_counter()
+    start = result.start_s = time.perf_counter()
     deadline = start + duration_s
+    sampler = (
+        asyncio.ensure_future(_sample_rss(result, server_pid, deadline, max(1.0, duration_s / 60)))
+        if server_pid
+        else None
+    )
     if mode == "chunks":
         await asyncio.gather(
             *(_play_sessions(c, result, policy, deadline, i) for i, c in enumerate(pool))
@@ -228,9 +312,19 @@ async def run_load(
         await asyncio.gather(*(_send_batches(c, result, body, deadline) for c in pool))
     elif mode == "sessions":
         await _open_sessions(pool, result, sessions)
+    elif mode == "soak":
+        interval_s = connections / rate
+        await asyncio.gather(
+            *(
+                _soak_players(c, result, policy, deadline, i, interval_s, abandon)
+                for i, c in enumerate(pool)
+            )
+        )
     else:
-        raise ValueError(f"mode must be chunks, batch or sessions, not {mode!r}")
+        raise ValueError(f"mode must be chunks, batch, sessions or soak, not {mode!r}")
     result.wall_s = time.perf_counter() - start
+    if sampler is not None:
+        await sampler
     for connection in pool:
         await connection.close()
     return result

@@ -98,9 +98,8 @@ class Client:
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             try:
-                status, answer = await asyncio.wait_for(
-                    connection.request(method, path, body), self.timeout_s
-                )
+                async with asyncio.timeout(self.timeout_s):  # no extra task, unlike wait_for
+                    status, answer = await connection.request(method, path, body)
             except (TimeoutError, OSError, HttpError, asyncio.IncompleteReadError) as exc:
                 await connection.close()
                 kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
@@ -131,6 +130,12 @@ class PlayerResult:
     complete: bool
 
 
+def _result(levels: np.ndarray, logs: dict[str, np.ndarray], complete: bool) -> PlayerResult:
+    return PlayerResult(
+        levels, logs["buffer"], logs["rebuffer"], logs["throughput"], logs["delay"], complete
+    )
+
+
 async def play(
     client: Client,
     connection: Connection,
@@ -154,7 +159,7 @@ async def play(
         started = await client.call(connection, "POST", "/v1/sessions", description)
     except GiveUp:
         client.log.abandoned += 1
-        return PlayerResult(levels, *logs.values(), complete=False)
+        return _result(levels, logs, complete=False)
     session, level = started["session_id"], int(started["level"])
     for chunk in range(k):
         levels[chunk] = level
@@ -179,7 +184,7 @@ async def play(
             answer = await client.call(connection, "POST", f"/v1/sessions/{session}/chunks", report)
         except GiveUp:
             client.log.abandoned += 1
-            return PlayerResult(levels, *logs.values(), complete=False)
+            return _result(levels, logs, complete=False)
         if answer["done"]:
             break
         client.log.decisions += 1
@@ -187,7 +192,7 @@ async def play(
         level = int(answer["level"])
     with contextlib.suppress(GiveUp):  # else the session expires by TTL; playback is complete
         await client.call(connection, "DELETE", f"/v1/sessions/{session}")
-    return PlayerResult(levels, *logs.values(), complete=True)
+    return _result(levels, logs, complete=True)
 
 
 async def replay_async(

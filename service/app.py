@@ -220,11 +220,19 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             components = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in (*app.state.plain_models, Problem):
+            for model in (*app.state.plain_models, Problem, ReloadRequest):
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
             document["paths"].update(app.state.plain_operations)
+            for operation in (op for item in document["paths"].values() for op in item.values()):
+                if "422" in operation.get("responses", {}):  # ours: a string that names the field
+                    operation["responses"]["422"] = {
+                        "description": ERRORS[422]["description"],
+                        **_ref(Problem),
+                    }
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -382,17 +390,18 @@ def _add_operations_routes(app: FastAPI) -> None:
     @app.post(
         "/v1/admin/reload",
         tags=["admin"],
-        responses={401: {"model": Problem}, 403: {"model": Problem}},
+        responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+        openapi_extra={"requestBody": {"required": False, **_ref(ReloadRequest)}},
     )
     async def reload(
         request: Request,
-        body: ReloadRequest | None = None,
         authorization: str | None = Header(None, description="Bearer <admin token>"),
     ) -> ModelInfo:
         """Load a model (the configured one by default) and swap it in atomically; on any error
         the old model keeps serving and the answer says what was wrong."""
         service = _service(request)
         _check_admin(service.settings, authorization)
+        body = await _parse(request, ReloadRequest) if (await request.body()).strip() else None
         try:
             loaded = service.engine.reload(body.path if body else None)
         except ModelError as exc:

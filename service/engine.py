@@ -349,7 +349,10 @@ def _nominal_video(ladder_kbps: tuple[float, ...], chunk_s: float, n_chunks: int
 
 def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:
     policy = make_policy(name)
-    policy.reset(n_sessions, video)
+    try:
+        policy.reset(n_sessions, video)
+    except ValueError as exc:  # e.g. BOLA on a one-level ladder
+        raise ClientError(422, f"ladder_kbps: policy {name!r} cannot play it ({exc})") from None
     return policy
 
 

@@ -11,9 +11,13 @@ from abr.qoe import QOE_NAMES
 
 PolicyName = Literal["dqn", "bb", "rb", "bola", "mpc", "dynamic"]
 QoeName = Literal[QOE_NAMES]  # type: ignore[valid-type]
-PositiveKbps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Bounds far beyond any real player keep every number finite through the arithmetic.
+Kbps = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+SecondsOrZero = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+Bytes = Annotated[float, Field(gt=0, le=1e13, allow_inf_nan=False)]
+MAX_INDEX = 10_000_000
+MAX_LEVEL = 1_000
 
 ENVIVIO_EXAMPLE: dict[str, Any] = {
     "ladder_kbps": [300, 750, 1200, 1850, 2850, 4300],
@@ -27,12 +31,12 @@ class Strict(BaseModel):
 
 
 class VideoSpec(Strict):
-    ladder_kbps: list[PositiveKbps] = Field(
+    ladder_kbps: list[Kbps] = Field(
         ..., min_length=1, description="bitrate of each level, strictly increasing, kbps"
     )
-    chunk_s: Positive = Field(..., description="duration of one chunk, seconds")
-    n_chunks: int = Field(..., ge=1, description="chunks in the video")
-    chunk_sizes_bytes: list[list[Positive]] | None = Field(
+    chunk_s: Seconds = Field(..., ge=0.05, le=3600, description="duration of one chunk, seconds")
+    n_chunks: int = Field(..., ge=1, le=MAX_INDEX, description="chunks in the video")
+    chunk_sizes_bytes: list[list[Bytes]] | None = Field(
         None,
         description="[level][chunk] sizes in bytes; without them, ladder x chunk_s is assumed",
     )
@@ -63,12 +67,12 @@ class SessionStarted(Decision):
 
 
 class ChunkReport(Strict):
-    index: int = Field(..., ge=0, description="index of the chunk just downloaded")
-    level: int = Field(..., ge=0, description="level it was downloaded at")
-    size_bytes: Positive
-    download_s: Positive = Field(..., description="request to last byte, seconds")
-    buffer_s: NonNegative = Field(..., description="buffer level after it arrived, seconds")
-    rebuffer_s: NonNegative = Field(0.0, description="stall time since the last report, seconds")
+    index: int = Field(..., ge=0, le=MAX_INDEX, description="index of the chunk just downloaded")
+    level: int = Field(..., ge=0, le=MAX_LEVEL, description="level it was downloaded at")
+    size_bytes: Bytes
+    download_s: Seconds = Field(..., description="request to last byte, seconds")
+    buffer_s: SecondsOrZero = Field(..., description="buffer level after it arrived, seconds")
+    rebuffer_s: SecondsOrZero = Field(0.0, description="stall time since the last report, seconds")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -109,13 +113,15 @@ class SessionSummaryOut(Strict):
 class PlayerHistory(Strict):
     """What a player that keeps its own state knows before choosing chunk `chunk_index`."""
 
-    chunk_index: int = Field(..., ge=1, description="the chunk to decide (1 = the second)")
-    last_level: int = Field(..., ge=0)
-    buffer_s: NonNegative
-    throughput_kbps: list[Positive] = Field(
+    chunk_index: int = Field(
+        ..., ge=1, le=MAX_INDEX, description="the chunk to decide (1 = the second)"
+    )
+    last_level: int = Field(..., ge=0, le=MAX_LEVEL)
+    buffer_s: SecondsOrZero
+    throughput_kbps: list[Kbps] = Field(
         ..., min_length=1, description="size/download time of past chunks, oldest first"
     )
-    download_s: list[Positive] = Field(..., min_length=1, description="same chunks, seconds")
+    download_s: list[Seconds] = Field(..., min_length=1, description="same chunks, seconds")
 
 
 class DecideRequest(VideoSpec, PlayerHistory):

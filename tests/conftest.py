@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -42,26 +45,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live_server():
-    """`abr serve` on a free local port (the shipped model), for the tests of one module."""
+@contextlib.contextmanager
+def running_server(**env: str) -> Iterator[tuple[str, int]]:
+    """`abr serve` on a free local port with ABR_* settings from `env`; yields (url, pid)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "abr.cli", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **{f"ABR_{k.upper()}": v for k, v in env.items()}},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
+            if httpx.get(f"{url}/healthz").status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.05)
     else:
         process.kill()
         pytest.fail(f"the server did not start: {process.stdout.read().decode()}")  # type: ignore[union-attr]
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """`abr serve` on a free local port (the shipped model), for the tests of one module."""
+    with running_server() as (url, _):
+        yield url

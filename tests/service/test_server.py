@@ -3,10 +3,11 @@
 import json
 import subprocess
 import sys
+import time
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port, running_server
 from tests.service.conftest import VIDEO, report
 
 
@@ -54,3 +55,65 @@ def test_loadtest_names_an_unreachable_server():
         text=True,
     )
     assert answer.returncode == 2 and "not reachable" in answer.stderr
+
+
+def test_short_soak_reclaims_abandoned_sessions():
+    """The soak in small: a steady rate, players leaving mid-video, a 1-s TTL. No errors, and
+    the sessions left behind are reclaimed."""
+    with running_server(session_ttl_s="1") as (url, pid):
+        out = subprocess.run(
+            [sys.executable, "-m", "abr.cli", "loadtest", "--server", url, "--mode", "soak"]
+            + ["--rate", "300", "--duration", "4", "--connections", "8", "--abandon", "0.5"]
+            + ["--server-pid", str(pid), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["errors"] == 0 and result["abandoned_sessions"] > 0
+        assert 200 < result["requests_per_s"] <= 330  # it holds the rate asked for
+        assert result["windows"] and result["rss_mb_end"] > 0
+        time.sleep(1.5)
+        metrics = httpx.get(f"{url}/metrics").text
+        reclaimed = float(metrics.split('abr_sessions_reclaimed{why="ttl"} ')[1].split()[0])
+        assert reclaimed >= result["abandoned_sessions"]
+        assert "abr_active_sessions 0.0" in metrics
+
+
+def test_bad_reloads_under_load_fail_no_decision(tmp_path):
+    """A corrupt and a mismatched model pushed through the reload endpoint while players are
+    being served: both refused, the old model keeps serving, and not one decision fails."""
+    import onnx
+
+    from abr.model_meta import METADATA_KEY
+    from abr.onnx_policy import default_model_path
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(default_model_path().read_bytes()[:20_000])
+    model = onnx.load(default_model_path())
+    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+    meta = json.loads(entry.value)
+    meta["obs_spec"]["history_len"] = 9  # the graph still reads 25 numbers: a mismatch
+    entry.value = json.dumps(meta)
+    mismatched = tmp_path / "mismatched.onnx"
+    onnx.save(model, mismatched)
+    admin = {"Authorization": "Bearer t0ken"}
+    with running_server(admin_token="t0ken") as (url, _):
+        version = httpx.get(f"{url}/v1/model").json()["version"]
+        load = subprocess.Popen(
+            [sys.executable, "-m", "abr.cli", "loadtest", "--server", url, "--connections", "4"]
+            + ["--duration", "4", "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        for path, fault in ((corrupt, "not a loadable ONNX model"), (mismatched, "input width")):
+            answer = httpx.post(f"{url}/v1/admin/reload", json={"path": str(path)}, headers=admin)
+            assert answer.status_code == 422 and fault in answer.json()["detail"]
+        out, _ = load.communicate(timeout=60)
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["errors"] == 0 and result["decisions"] > 100
+        assert httpx.get(f"{url}/v1/model").json()["version"] == version
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'abr_model_reloads_total{outcome="failed"} 2.0' in metrics
+        assert "abr_fallbacks_total 0.0" in metrics
