@@ -8,7 +8,7 @@ DEMO_OUT ?= out/demo
 # GPU users: make install TORCH_SPEC='torch --index-url <your CUDA wheel index>'
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint install-gpu clean
+.PHONY: install player-deps demo test lint install-gpu clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -34,7 +34,14 @@ demo: install
 	@echo "serve it:  $(ABR) serve --model $(DEMO_OUT)/model.onnx --port 8000"
 	@echo "load it:   $(ABR) loadtest --server http://127.0.0.1:8000 --connections 16 --duration 10"
 
-test: install
+# The real-player test: Debian's chromium and ffmpeg (installed only where missing; needs root or
+# sudo), and dash.js from npm at the version package-lock.json pins. No browser download.
+player-deps:
+	@command -v ffmpeg >/dev/null && test -x /usr/bin/chromium || \
+		( $$(command -v sudo) apt-get update -q && $$(command -v sudo) apt-get install -y -q chromium ffmpeg )
+	test -d players/dashjs/node_modules/dashjs || (cd players/dashjs && npm ci --no-audit --no-fund)
+
+test: install player-deps
 	$(PY) -m pytest
 
 lint: install

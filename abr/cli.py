@@ -455,6 +455,29 @@ def cmd_replay(args: argparse.Namespace) -> None:
         _print_json_last({**summary, "service": service})
 
 
+# ---------------------------------------------------------------- real player
+def cmd_dash_content(args: argparse.Namespace) -> None:
+    from abr.dash_content import make_dash_content
+
+    ladder = [int(kbps) for kbps in args.ladder.split(",")]
+    manifest = make_dash_content(args.out, args.duration, args.chunk_s, ladder)
+    console.print(f"DASH stream: {manifest} (its sizes: {Path(args.out) / 'video.json'})")
+
+
+def cmd_cdn(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from abr.shaped_cdn import create_cdn
+    from abr.traces import load_traces
+
+    if not (Path(args.content) / "manifest.mpd").is_file():
+        raise ValueError(f"{args.content}: no manifest.mpd (make one with abr dash-content)")
+    trace = load_traces([args.trace])[0]
+    app = create_cdn(args.content, trace)
+    console.print(f"stream: http://{args.host}:{args.port}/s/<session>/manifest.mpd ({trace.name})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
 # ---------------------------------------------------------------- parser
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
@@ -632,6 +655,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_option(replay_cmd)
     replay_cmd.set_defaults(func=cmd_replay)
+
+    content = _command(sub, "dash-content", "encode a DASH test stream with ffmpeg")
+    content.add_argument(
+        "--out", required=True, help="folder for manifest.mpd, segments, video.json"
+    )
+    content.add_argument("--duration", type=float, default=40.0, help="seconds")
+    content.add_argument("--chunk-s", type=float, default=4.0, help="segment duration")
+    content.add_argument("--ladder", default="300,750,1200,1850,2850,4300", help="kbps")
+    content.set_defaults(func=cmd_dash_content)
+
+    cdn = _command(sub, "cdn", "serve a DASH folder over a link shaped by a bandwidth trace")
+    cdn.add_argument("--content", required=True, help="folder made by abr dash-content")
+    cdn.add_argument("--trace", required=True, help="one trace file (cooked, mahimahi or CSV)")
+    cdn.add_argument("--host", default="127.0.0.1")
+    cdn.add_argument("--port", type=int, default=8001)
+    cdn.set_defaults(func=cmd_cdn)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"

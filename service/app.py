@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,7 +17,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
@@ -113,6 +114,8 @@ def create_app(
     _add_session_routes(app)
     _add_stateless_routes(app)
     _add_operations_routes(app)
+    if settings.demo:
+        _add_demo_routes(app, settings)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -433,6 +436,31 @@ def _metadata_dict(model: OnnxModel | None) -> dict[str, object] | None:
         return None
     data: dict[str, object] = json.loads(model.metadata.to_json())
     return data
+
+
+# -------------------------------------------------------------------- demo
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _add_demo_routes(app: FastAPI, settings: ServiceSettings) -> None:
+    """The dash.js demo page: the player, our ABR rule, and live charts per chunk."""
+
+    @app.get("/demo", include_in_schema=False)
+    async def demo_page() -> FileResponse:
+        return FileResponse(STATIC / "demo.html", media_type="text/html")
+
+    @app.get("/demo/abr-service-rule.js", include_in_schema=False)
+    async def demo_rule() -> FileResponse:
+        return FileResponse(STATIC / "abr-service-rule.js", media_type="text/javascript")
+
+    @app.get("/demo/dash.all.min.js", include_in_schema=False, response_model=None)
+    async def demo_dashjs() -> Response:
+        if not settings.dashjs_path.is_file():
+            raise ClientError(
+                404,
+                f"dashjs_path: {settings.dashjs_path} is missing (npm install in players/dashjs)",
+            )
+        return FileResponse(settings.dashjs_path, media_type="text/javascript")
 
 
 # -------------------------------------------------------------------- errors

@@ -29,6 +29,11 @@ class ServiceSettings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="[] = no CORS at all")
     admin_token: str | None = Field(None, description="None: admin endpoints are disabled")
     demo: bool = Field(True, description="serve the dash.js demo page under /demo")
+    dashjs_path: Path = Field(
+        Path(__file__).resolve().parents[1]
+        / "players/dashjs/node_modules/dashjs/dist/modern/umd/dash.all.min.js",
+        description="dash.js for the demo page (`npm install` in players/dashjs)",
+    )
 
     @classmethod
     def from_environment(cls) -> ServiceSettings:
