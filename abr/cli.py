@@ -478,6 +478,32 @@ def cmd_cdn(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
+def cmd_browser_bench(args: argparse.Namespace) -> None:
+    from abr.browser import browser_bench
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    results = browser_bench(
+        args.server, Path(args.content), [Path(t) for t in args.traces], policies, Path(args.out)
+    )
+    table = Table(title="real browser (dash.js in headless Chromium), QoE over chunks 2..N")
+    for column in ("trace", "policy", "mean QoE", "kbps", "stall s", "switches"):
+        table.add_column(column)
+    for trace, by_policy in results.items():
+        for policy, m in by_policy.items():
+            table.add_row(
+                trace,
+                policy,
+                f"{m['mean_qoe']:.3f}",
+                f"{m['avg_bitrate_kbps']:.0f}",
+                f"{m['stall_s']:.2f}",
+                str(m["switches"]),
+            )
+    Console(width=140).print(table)
+    (Path(args.out) / "browser_bench.json").write_text(json.dumps(results, indent=1) + "\n")
+    if args.json:
+        _print_json_last(results)
+
+
 # ---------------------------------------------------------------- parser
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
@@ -671,6 +697,17 @@ def build_parser() -> argparse.ArgumentParser:
     cdn.add_argument("--host", default="127.0.0.1")
     cdn.add_argument("--port", type=int, default=8001)
     cdn.set_defaults(func=cmd_cdn)
+
+    browser = _command(
+        sub, "browser-bench", "dash.js in headless Chromium: our rule vs dash.js's own, per trace"
+    )
+    browser.add_argument("--server", default="http://127.0.0.1:8000", help="a running abr serve")
+    browser.add_argument("--content", required=True, help="folder made by abr dash-content")
+    browser.add_argument("--traces", nargs="+", required=True, help="trace files")
+    browser.add_argument("--policies", default="dqn,dashjs", help="service policies and dashjs")
+    browser.add_argument("--out", default="out/browser", help="JSON results and a screenshot")
+    _json_option(browser)
+    browser.set_defaults(func=cmd_browser_bench)
 
     bench_sim = _command(
         sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"

@@ -100,6 +100,8 @@ def create_app(
         version=abr.__version__,
         description="Chooses the bitrate of each next video chunk for streaming players.",
         lifespan=lifespan,
+        # our metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks only cost time here
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from abr.browser import free_port
 from abr.traces import load_traces
 from abr.video import Video, load_pensieve_video
 
@@ -37,12 +37,6 @@ def envivio() -> Video:
 @pytest.fixture(scope="session")
 def pensieve_test_traces():
     return load_traces([require_shared(PENSIEVE_TEST)])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -13,7 +13,8 @@
  * back to dash.js's own rules and says so on the console: playback never stops because of us.
  *
  * `abr.log` keeps, per chunk, the decision and what was fetched; the demo page and the browser
- * test read it.
+ * test read it. With `policy: "dashjs"` the rule only observes: dash.js's own rules decide, and
+ * the log records what they fetched, for comparisons in the same player.
  */
 (function (global) {
   "use strict";
@@ -48,7 +49,7 @@
       stallStartMs: null,
       started: false,
       fallback: false,
-      log: { decisions: [], fetched: [], reports: [], errors: [], summary: null },
+      log: { decisions: [], fetched: [], reports: [], errors: [], summary: null, serviceLog: null },
     };
 
     function post(path, body, method) {
@@ -117,6 +118,8 @@
       }
     }
 
+    const observeOnly = state.policy === "dashjs";
+
     function AbrServiceRuleClass() {
       const context = this.context;
       const SwitchRequest = dashjs.FactoryMaker.getClassFactoryByName("SwitchRequest");
@@ -151,14 +154,21 @@
 
     // one fetch per chunk, as the service's protocol assumes: no re-fetching a buffered chunk
     // at another level (fast switching), no abandoning a download half-way
-    player.updateSettings({
-      streaming: { abr: { rules: DASH_RULES_OFF }, buffer: { fastSwitchEnabled: false } },
-    });
-    player.addABRCustomRule("qualitySwitchRules", "AbrServiceRule", rule);
+    player.updateSettings({ streaming: { buffer: { fastSwitchEnabled: false } } });
+    if (!observeOnly) {
+      player.updateSettings({ streaming: { abr: { rules: DASH_RULES_OFF } } });
+      player.addABRCustomRule("qualitySwitchRules", "AbrServiceRule", rule);
+    }
 
     player.on(dashjs.MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, function (event) {
       const req = event.request;
       if (!req || req.mediaType !== "video" || req.type !== "MediaSegment") return;
+      if (!state.levelById) {  // observing only: the ladder from the player
+        const sorted = player.getRepresentationsByType("video").slice().sort((a, b) => a.bandwidth - b.bandwidth);
+        state.ladderKbps = sorted.map((r) => Math.round(r.bandwidth / 1000));
+        state.levelById = {};
+        sorted.forEach((r, level) => (state.levelById[r.id] = level));
+      }
       const id = req.representation ? req.representation.id : req.representationId;
       const level = state.levelById && id in state.levelById ? state.levelById[id] : -1;
       const index = Math.round(req.startTime / (state.chunkS || req.duration));
@@ -173,6 +183,11 @@
       };
       state.stallS = 0;
       state.log.fetched.push({ index: index, level: level, bytes: chunk.bytes, downloadS: chunk.downloadS });
+      if (observeOnly) {
+        state.log.reports.push({ index: index, level: level, size_bytes: chunk.bytes,
+          download_s: chunk.downloadS, buffer_s: chunk.bufferS, rebuffer_s: chunk.rebufferS });
+        return;
+      }
       state.pending.push(chunk);
       state.pending.sort((a, b) => a.index - b.index);
     });
@@ -193,6 +208,7 @@
         if (!state.sessionId || state.fallback) return null;
         try {
           reportPending();
+          state.log.serviceLog = post("/v1/sessions/" + state.sessionId, undefined, "GET");
           state.log.summary = post("/v1/sessions/" + state.sessionId, undefined, "DELETE");
         } catch (error) {
           fallBack(error);
