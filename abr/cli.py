@@ -523,7 +523,10 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="abr",
-        description="Adaptive-bitrate control: traces, videos, a Pensieve-exact simulator.",
+        description=(
+            "Adaptive-bitrate control: traces, videos, a Pensieve-exact simulator, baselines, "
+            "a DQN trainer, ONNX export, the decision service and the tools around it."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -10,7 +10,6 @@ session. Inference errors do not reach the client: the fallback policy answers a
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -77,7 +76,6 @@ class PlayerSession:
     rebuffer_s: list[float] = field(default_factory=list)
     fallbacks: int = 0
     fallback_policy: Policy | None = None
-    last_seen_s: float = field(default_factory=time.monotonic)
 
     @property
     def done(self) -> bool:
@@ -138,7 +136,6 @@ class Engine:
         self.model_error: str | None = None
         self.model_path: Path = settings.model_path or default_model_path()
         self.fallback_name = settings.fallback_policy
-        self.fallback_count = 0
         try:
             self.model = OnnxModel(self.model_path, threads=settings.onnx_threads)
         except ModelError as exc:
@@ -219,7 +216,6 @@ class Engine:
         session.levels.append(level)
         session.rebuffer_s.append(rebuffer_s)
         session.next_index += 1
-        session.last_seen_s = time.monotonic()
         if session.done:
             return None
         choice = self._decide_session(session)
@@ -248,8 +244,7 @@ class Engine:
             return None
 
     def _fallback(self, levels: np.ndarray) -> Choice:
-        self.fallback_count += len(levels)
-        return Choice(levels, self.fallback_name, None, fallback=True)
+        return Choice(levels, self.fallback_name, None, fallback=True)  # counted in /metrics
 
     def _check_model_ladder(self, video: Video) -> None:
         assert self.model is not None
