@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,12 +64,7 @@ def plot_cdf(path: Path, title: str, runs: Mapping[str, PolicyRun]) -> None:
         ax.step(qoe, np.arange(1, len(qoe) + 1) / len(qoe), where="post", label=name)
     ax.set_xlabel("mean QoE per chunk (trace)")
     ax.set_ylabel("fraction of traces")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, title, path)
 
 
 def plot_timeline(
@@ -121,6 +117,13 @@ def plot_latency(path: Path, title: str, answered_at_s: np.ndarray, latency_s: n
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("latency (ms)")
     ax.set_yscale("log")
+    _finish(fig, ax, title, path)
+
+
+def _finish(fig: Any, ax: Any, title: str, path: Path) -> None:
+    """Title, grid and legend, then the PNG; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -64,6 +64,17 @@ class Connection:
             self.reader = self.writer = None
 
 
+def latency_percentiles_ms(latencies_s: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and max of request latencies, in ms (zeros when there are none)."""
+    latency_ms = np.array(latencies_s or [0.0]) * 1000.0
+    return {
+        "p50_ms": float(np.percentile(latency_ms, 50)),
+        "p95_ms": float(np.percentile(latency_ms, 95)),
+        "p99_ms": float(np.percentile(latency_ms, 99)),
+        "max_ms": float(latency_ms.max()),
+    }
+
+
 @dataclass
 class LoadResult:
     decisions: int = 0
@@ -80,17 +91,13 @@ class LoadResult:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
     def summary(self) -> dict[str, object]:
-        latency_ms = np.array(self.latencies_s) * 1000.0 if self.latencies_s else np.zeros(1)
         return {
             "decisions": self.decisions,
             "requests": self.requests,
             "wall_s": self.wall_s,
             "decisions_per_s": self.decisions / self.wall_s if self.wall_s else 0.0,
             "requests_per_s": self.requests / self.wall_s if self.wall_s else 0.0,
-            "p50_ms": float(np.percentile(latency_ms, 50)),
-            "p95_ms": float(np.percentile(latency_ms, 95)),
-            "p99_ms": float(np.percentile(latency_ms, 99)),
-            "max_ms": float(latency_ms.max()),
+            **latency_percentiles_ms(self.latencies_s),
             "errors": sum(self.errors.values()),
             "errors_by_kind": dict(self.errors),
         }

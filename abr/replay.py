@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from abr.bench import PolicyRun
-from abr.loadtest import Connection, HttpError
+from abr.loadtest import Connection, HttpError, latency_percentiles_ms
 from abr.qoe import make_qoe, summarize_session
 from abr.reference_sim import ReferenceSession
 from abr.sim import SimConfig
@@ -64,14 +64,10 @@ class ReplayLog:
         table[kind] = table.get(kind, 0) + 1
 
     def service_summary(self, wall_s: float) -> dict[str, Any]:
-        latency_ms = np.array(self.latencies_s or [0.0]) * 1000.0
         return {
             "decisions": self.decisions,
             "decisions_per_s": self.decisions / wall_s if wall_s > 0 else 0.0,
-            "p50_ms": float(np.percentile(latency_ms, 50)),
-            "p95_ms": float(np.percentile(latency_ms, 95)),
-            "p99_ms": float(np.percentile(latency_ms, 99)),
-            "max_ms": float(latency_ms.max()),
+            **latency_percentiles_ms(self.latencies_s),
             "errors": sum(self.errors.values()),
             "errors_by_kind": dict(self.errors),
             "retries": sum(self.retries.values()),
