@@ -87,6 +87,7 @@ def test_hand_built_model_decides_its_argmax(tmp_path):
     [
         (lambda p: p, "no such model file"),
         (lambda p: _write(p, b"not a model at all"), "not a loadable ONNX model"),
+        (lambda p: _write(p, default_model_path().read_bytes()[:20_000]), "not a loadable ONNX"),
         (lambda p: _linear_model(p, 25, 6, None), "no 'abr.model' metadata"),
         (lambda p: _linear_model(p, 25, 6, "{oops"), "is not JSON"),
         (lambda p: _linear_model(p, 25, 6, _metadata(format="other")), "model format 'other'"),
