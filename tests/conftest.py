@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,21 @@ def envivio() -> Video:
 @pytest.fixture(scope="session")
 def pensieve_test_traces():
     return load_traces([require_shared(PENSIEVE_TEST)])
+
+
+def abr(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The `abr` command line as users run it: a subprocess; with `check`, it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "abr.cli", *args], capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict:
+    """The machine-readable result: the JSON object on stdout's last line."""
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @contextlib.contextmanager

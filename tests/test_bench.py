@@ -1,9 +1,5 @@
 """The evaluation protocol against DESIGN.md's reference figures, and the bench outputs."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -11,7 +7,7 @@ from abr.bench import run_policy
 from abr.bench_report import summarize_runs
 from abr.policies import make_policy
 from abr.traces import load_traces
-from tests.conftest import ENVIVIO, SHARED_DATA, require_shared
+from tests.conftest import ENVIVIO, SHARED_DATA, abr, last_json, require_shared
 
 # DESIGN.md, "The evaluation protocol": mean QoE_lin per chunk, chunks 2..48, Envivio video
 REFERENCE = {
@@ -50,28 +46,9 @@ def test_summary_gaps(envivio, pensieve_test_traces):
 
 def test_bench_cli_writes_tables_files_and_plots(tmp_path):
     out = tmp_path / "bench"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "abr.cli",
-            "bench",
-            "--traces",
-            str(require_shared(SHARED_DATA / "traces" / "pensieve" / "test")),
-            "--video",
-            str(ENVIVIO),
-            "--policies",
-            "bb,rb,fixed:2",
-            "--out",
-            str(out),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    traces = str(require_shared(SHARED_DATA / "traces" / "pensieve" / "test"))
+    args = ["--traces", traces, "--video", str(ENVIVIO), "--policies", "bb,rb,fixed:2"]
+    summary = last_json(abr("bench", *args, "--out", str(out), "--json"))
     assert set(summary) == {"bb", "rb", "fixed:2"}
     for key in (
         "mean_qoe",
@@ -91,10 +68,5 @@ def test_bench_cli_writes_tables_files_and_plots(tmp_path):
 
 
 def test_bench_cli_rejects_unknown_policy():
-    result = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "bench", "--policies", "bb,magic"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = abr("bench", "--policies", "bb,magic", check=False)
     assert result.returncode == 2 and "unknown policy 'magic'" in result.stderr

@@ -1,26 +1,9 @@
 """The `abr` console script, run as users run it: a subprocess, reading its stdout."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 
 from abr.traces import read_trace
-from tests.conftest import PENSIEVE_TEST, SHARED_DATA, require_shared
-
-
-def abr(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "abr.cli", *args], capture_output=True, text=True, timeout=300
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def last_json(result: subprocess.CompletedProcess[str]) -> dict:
-    return json.loads(result.stdout.strip().splitlines()[-1])
+from tests.conftest import PENSIEVE_TEST, SHARED_DATA, abr, last_json, require_shared
 
 
 def test_help_lists_the_subcommands():

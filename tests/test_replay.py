@@ -1,37 +1,20 @@
 """`abr replay`: virtual players against a real server."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from abr.bench import run_policy
 from abr.policies import make_policy
 from abr.replay import as_policy_run, parse_pace, replay
-from tests.conftest import ENVIVIO, PENSIEVE_TEST, free_port
+from tests.conftest import ENVIVIO, PENSIEVE_TEST, abr, free_port, last_json
 
 
 def test_pace_max_gives_the_bench_table(live_server, tmp_path):
     """Over HTTP at full speed, pensieve/test gets the QoE table `abr bench` gives."""
     args = ["--traces", str(PENSIEVE_TEST), "--video", str(ENVIVIO), "--json"]
-    replayed = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "replay", "--server", live_server, "--policy", "bb"]
-        + ["--concurrency", "8", "--out", str(tmp_path / "replay"), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    benched = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "bench", "--policies", "bb"]
-        + ["--out", str(tmp_path / "bench"), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    over_http = json.loads(replayed.strip().splitlines()[-1])
-    offline = json.loads(benched.strip().splitlines()[-1])
+    replay_args = ["--server", live_server, "--policy", "bb", "--concurrency", "8"]
+    over_http = last_json(abr("replay", *replay_args, "--out", str(tmp_path / "replay"), *args))
+    offline = last_json(abr("bench", "--policies", "bb", "--out", str(tmp_path / "bench"), *args))
     service = over_http.pop("service")
     assert service["errors"] == 0 and service["decisions"] == 142 * 47
     assert service["p50_ms"] <= service["p99_ms"]
@@ -67,9 +50,5 @@ def test_pace_parsing():
 
 
 def test_unreachable_server_is_named():
-    answer = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "replay", "--server", f"http://127.0.0.1:{free_port()}"],
-        capture_output=True,
-        text=True,
-    )
+    answer = abr("replay", "--server", f"http://127.0.0.1:{free_port()}", check=False)
     assert answer.returncode == 2 and "not reachable" in answer.stderr

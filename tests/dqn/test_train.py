@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.train import load_best_model, resume_config, train  # noqa: E402
+from tests.conftest import abr, last_json  # noqa: E402
 
 SMALL = dict(
     total_env_steps=1_600,
@@ -76,45 +77,15 @@ def test_train_cli_with_ablation_switches(tmp_path):
     config.write_text(
         "\n".join(f"{k} = {json.dumps(v)}" for k, v in SMALL.items() if k != "device") + "\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "abr.cli",
-            "train",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "run"),
-            "--no-per",
-            "--no-double",
-            "--n-step",
-            "1",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    run = str(tmp_path / "run")
+    ablation = ["--no-per", "--no-double", "--n-step", "1", "--json"]
+    summary = last_json(abr("train", "--config", str(config), "--out", run, *ablation))
     assert summary["env_steps"] == 1_600
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert resolved["per"] is False and resolved["double"] is False and resolved["n_step"] == 1
-    again = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "train", "--resume", str(tmp_path / "run"), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout.strip().splitlines()[-1])["updates"] == summary["updates"]
-    missing = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "train", "--resume", str(tmp_path / "nothing")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = last_json(abr("train", "--resume", run, "--json"))
+    assert again["updates"] == summary["updates"]
+    missing = abr("train", "--resume", str(tmp_path / "nothing"), check=False)
     assert missing.returncode == 2 and "no checkpoint.pt to resume from" in missing.stderr
 
 
@@ -181,9 +152,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path):
         saved = torch.load(checkpoint, weights_only=True)  # never a half-written file
         killed_at.append(saved["env_steps"])
     assert killed_at[0] >= 800 and killed_at[1] > killed_at[0]
-    subprocess.run(
-        [*command[:3], "train", "--resume", str(run_dir)], check=True, capture_output=True
-    )
+    abr("train", "--resume", str(run_dir))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_steps"] == 6_400
     steps = [int(r.split(",")[0]) for r in (run_dir / "metrics.csv").read_text().splitlines()[1:]]

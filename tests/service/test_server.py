@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.conftest import free_port, running_server
+from tests.conftest import abr, free_port, last_json, running_server
 from tests.service.conftest import VIDEO, report
 
 
@@ -29,31 +29,15 @@ def test_lifecycle_over_real_http(live_server):
 
 def test_loadtest_against_the_server(live_server):
     url = live_server
-    out = subprocess.run(
-        [sys.executable, "-m", "abr.cli", "loadtest", "--server", url, "--connections", "4"]
-        + ["--duration", "2", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(
+        abr("loadtest", "--server", url, "--connections", "4", "--duration", "2", "--json")
+    )
     assert result["errors"] == 0 and result["decisions"] > 100
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
 
 
 def test_loadtest_names_an_unreachable_server():
-    answer = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "abr.cli",
-            "loadtest",
-            "--server",
-            f"http://127.0.0.1:{free_port()}",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    answer = abr("loadtest", "--server", f"http://127.0.0.1:{free_port()}", check=False)
     assert answer.returncode == 2 and "not reachable" in answer.stderr
 
 
@@ -61,15 +45,9 @@ def test_short_soak_reclaims_abandoned_sessions():
     """The soak in small: a steady rate, players leaving mid-video, a 1-s TTL. No errors, and
     the sessions left behind are reclaimed."""
     with running_server(session_ttl_s="1") as (url, pid):
-        out = subprocess.run(
-            [sys.executable, "-m", "abr.cli", "loadtest", "--server", url, "--mode", "soak"]
-            + ["--rate", "300", "--duration", "4", "--connections", "8", "--abandon", "0.5"]
-            + ["--server-pid", str(pid), "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        result = json.loads(out.strip().splitlines()[-1])
+        soak = ["--mode", "soak", "--rate", "300", "--duration", "4", "--connections", "8"]
+        soak += ["--abandon", "0.5", "--server-pid", str(pid), "--json"]
+        result = last_json(abr("loadtest", "--server", url, *soak))
         assert result["errors"] == 0 and result["abandoned_sessions"] > 0
         assert 200 < result["requests_per_s"] <= 330  # it holds the rate asked for
         assert result["windows"] and result["rss_mb_end"] > 0
