@@ -1,5 +1,7 @@
 """`abr replay`: virtual players against a real server."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,22 @@ def test_pace_parsing():
 def test_unreachable_server_is_named():
     answer = abr("replay", "--server", f"http://127.0.0.1:{free_port()}", check=False)
     assert answer.returncode == 2 and "not reachable" in answer.stderr
+
+
+def test_paced_players_take_their_simulated_time(live_server, pensieve_test_traces, envivio):
+    """At xK a player waits out each download (and buffer-full sleep) divided by K."""
+    speedup = 50.0
+    started = time.perf_counter()
+    results, _, log = replay(
+        server=live_server,
+        traces=pensieve_test_traces[:2],
+        video=envivio,
+        policy="bb",
+        concurrency=2,
+        pace=f"x{speedup}",
+    )
+    elapsed_s = time.perf_counter() - started
+    slowest_download_s = max(float(r.delay_s.sum()) for r in results)  # sleeps come on top
+    assert slowest_download_s / speedup > 1.0  # long enough to measure
+    assert elapsed_s >= slowest_download_s / speedup
+    assert log.errors == {}
