@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from abr.dqn.nstep import Transitions
@@ -47,7 +46,9 @@ class SumTree:
         node = self.size + index
         self.tree[node] = priority.to(torch.float64)
         for _ in range(self.depth):
-            node = torch.unique(node // 2)
+            # A parent listed twice is written twice with the same sum: no need to deduplicate
+            # (torch.unique sorts and, on a GPU, waits for the device at every level).
+            node = node // 2
             self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
 
     def find(self, mass: torch.Tensor) -> torch.Tensor:
@@ -137,20 +138,21 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().__init__(capacity, obs_dim, device)
         self.alpha, self.eps = alpha, eps
         self.tree = SumTree(capacity, device)
-        self.max_priority = 1.0  # before alpha
+        # before alpha; a tensor on the device, so that updates never wait for the GPU
+        self.max_priority = torch.ones((), dtype=torch.float64, device=self.device)
 
     def add(self, transitions: Transitions) -> torch.Tensor:
         index = super().add(transitions)
-        priority = torch.full((len(index),), self.max_priority**self.alpha, device=self.device)
+        priority = (self.max_priority**self.alpha).expand(len(index))
         self.tree.update(index, priority)
         return index
 
     def sample(self, batch_size: int, generator: torch.Generator, beta: float = 0.4) -> Batch:
         """Stratified: one draw in each of batch_size equal slices of the total priority."""
-        total = self.tree.total
+        total = self.tree.tree[1]  # a tensor: reading it as a float would wait for the GPU
         u = torch.rand(batch_size, generator=generator, device=self.device, dtype=torch.float64)
         mass = (torch.arange(batch_size, device=self.device) + u) * (total / batch_size)
-        index = self.tree.find(mass.clamp(max=np.nextafter(total, 0)))
+        index = self.tree.find(torch.minimum(mass, torch.nextafter(total, total.new_zeros(()))))
         index = index.clamp(max=self.count - 1)
         probability = self.tree.leaves(index) / total
         weight = (self.count * probability) ** (-beta)
@@ -159,7 +161,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def state_dict(self) -> dict[str, object]:
         state = super().state_dict()
-        state.update(tree=self.tree.tree, max_priority=self.max_priority)
+        state.update(tree=self.tree.tree, max_priority=float(self.max_priority))
         return state
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -167,9 +169,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         tree = state["tree"]
         assert isinstance(tree, torch.Tensor)
         self.tree.tree.copy_(tree)
-        self.max_priority = float(state["max_priority"])  # type: ignore[arg-type]
+        self.max_priority.fill_(float(state["max_priority"]))  # type: ignore[arg-type]
 
     def update_priorities(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
         priority = td_error.detach().abs().to(torch.float64) + self.eps
-        self.max_priority = max(self.max_priority, float(priority.max()))
+        self.max_priority = torch.maximum(self.max_priority, priority.max())
         self.tree.update(index, priority**self.alpha)

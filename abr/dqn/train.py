@@ -130,7 +130,8 @@ def train(
     mpc_val_qoe_mean = mpc_val_qoe.aggregate()["mean_qoe"]
     best_val_qoe, seconds_to_beat_mpc = -np.inf, None
     env_steps = updates = 0
-    loss_value = val_qoe = float("nan")
+    loss = torch.tensor(float("nan"))  # the last update's loss, left on the device
+    val_qoe = float("nan")
     metrics_path = run_dir / "metrics.csv"
     scalars = SummaryWriter(str(run_dir / "tensorboard"))
     obs = encode(sim.player_state(), spec)  # [N, D]
@@ -144,12 +145,12 @@ def train(
         nstep.load_state_dict(_as_numpy(saved["nstep"]))
         sim.load_state_dict(_as_numpy(saved["sim"]))
         rng.bit_generator.state = saved["rng"]
-        generator.set_state(saved["generator"])
+        generator.set_state(saved["generator"].cpu())  # map_location moved it
         obs = saved["obs"].cpu().numpy()
         env_steps, updates = saved["env_steps"], saved["updates"]
         next_validation = saved["next_validation"]
         best_val_qoe, seconds_to_beat_mpc = saved["best_val_qoe"], saved["seconds_to_beat_mpc"]
-        loss_value, val_qoe = saved["loss"], saved["val_qoe"]
+        loss, val_qoe = torch.tensor(saved["loss"]), saved["val_qoe"]
         start -= saved["wall_s"]
         _truncate_metrics(metrics_path, env_steps)
     else:
@@ -180,7 +181,7 @@ def train(
         if env_steps >= config.learning_starts and len(replay) >= config.batch_size:
             beta = linear_schedule(config.per_beta_start, 1.0, config.total_env_steps, env_steps)
             for _ in range(config.updates_per_step):
-                loss_value = _update(
+                loss = _update(
                     config, online_network, target_network, optimizer, replay, generator, beta
                 )
                 updates += 1
@@ -189,6 +190,7 @@ def train(
                 elif updates % config.target_update_every == 0:
                     target_network.load_state_dict(online_network.state_dict())
 
+        loss_value = float(loss)  # once a step, not once an update: each read waits for the GPU
         if on_progress is not None:
             wall_s = time.perf_counter() - start
             on_progress(
@@ -291,7 +293,7 @@ def _update(
     replay: ReplayBuffer,
     generator: torch.Generator,
     beta: float,
-) -> float:
+) -> torch.Tensor:
     if isinstance(replay, PrioritizedReplayBuffer):
         batch = replay.sample(config.batch_size, generator, beta)
     else:
@@ -312,7 +314,7 @@ def _update(
     torch.nn.utils.clip_grad_norm_(online_network.parameters(), config.grad_clip)
     optimizer.step()
     replay.update_priorities(batch.slot, td_error)
-    return float(loss.detach())
+    return loss.detach()
 
 
 def _as_tensors(state: dict[str, object]) -> dict[str, object]:
@@ -344,4 +346,4 @@ def load_best_model(path: str | Path, device: str = "cpu") -> tuple[QNetwork, Ob
     config = payload["config"]
     network = QNetwork(spec.dim, spec.n_levels, config["hidden"], config["dueling"])
     network.load_state_dict(payload["model"])
-    return network, spec
+    return network.to(device), spec
