@@ -32,3 +32,21 @@ class PlayerState:
     @property
     def n_levels(self) -> int:
         return len(self.bitrates_kbps)
+
+
+def stack_states(states: list[PlayerState]) -> PlayerState:
+    """One state holding the sessions of several states of the same video, in order."""
+    first = states[0]
+    return PlayerState(
+        last_level=np.concatenate([s.last_level for s in states]),
+        buffer_s=np.concatenate([s.buffer_s for s in states]),
+        throughput_kbps=np.concatenate([s.throughput_kbps for s in states]),
+        delay_s=np.concatenate([s.delay_s for s in states]),
+        history_count=np.concatenate([s.history_count for s in states]),
+        next_sizes_bytes=np.concatenate([s.next_sizes_bytes for s in states]),
+        chunk_index=np.concatenate([s.chunk_index for s in states]),
+        chunks_left=np.concatenate([s.chunks_left for s in states]),
+        bitrates_kbps=first.bitrates_kbps,
+        chunk_s=first.chunk_s,
+        n_chunks=first.n_chunks,
+    )

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Header, Request
@@ -19,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 import abr
 from abr.model_meta import ModelError
@@ -31,6 +29,18 @@ from service.engine import (
     ClientError,
     Engine,
     PlayerSession,
+)
+from service.hot_routes import (
+    ERRORS,
+    ASGIApp,
+    HotRoutes,
+    Receive,
+    Scope,
+    Send,
+    ServiceGate,
+    parse,
+    ref,
+    validation_detail,
 )
 from service.metrics import ServiceMetrics
 from service.schemas import (
@@ -50,18 +60,6 @@ from service.schemas import (
 )
 from service.settings import ServiceSettings
 from service.store import MemoryStore, SessionStore
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-BodyModel = TypeVar("BodyModel", bound=BaseModel)
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "unknown or expired session"},
-    409: {"model": Problem, "description": "chunk out of order"},
-    413: {"model": Problem, "description": "body or batch too large"},
-    422: {"model": Problem, "description": "a field is invalid; the message names it"},
-}
 
 
 class Service:
@@ -95,7 +93,7 @@ def create_app(
         app.state.service = Service(settings, store)  # the model is loaded here
         yield
 
-    app = FastAPI(
+    app = ServiceApp(
         title="abr decision service",
         version=abr.__version__,
         description="Chooses the bitrate of each next video chunk for streaming players.",
@@ -103,23 +101,38 @@ def create_app(
         # our metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks only cost time here
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    hot = app.state.hot_routes = HotRoutes()
+    front: ASGIApp = ServiceGate(app.fastapi, settings.max_body_bytes, hot)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
+        front = CORSMiddleware(
+            front,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "Authorization"],
         )
-    app.add_middleware(BodyLimitAndTiming, max_body_bytes=settings.max_body_bytes)
+    app.front = front
     _add_error_handlers(app)
-    app.state.plain_operations, app.state.plain_models = {}, []
-    _add_session_routes(app)
-    _add_stateless_routes(app)
+    _add_session_routes(app, hot)
+    _add_stateless_routes(hot)
     _add_operations_routes(app)
     if settings.demo:
         _add_demo_routes(app, settings)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+class ServiceApp(FastAPI):
+    """FastAPI behind our front: `ServiceGate` (and CORS when configured) see every request
+    first, outside FastAPI's own middleware, which the hot routes do not need."""
+
+    front: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self.front(scope, receive, send)
+
+    async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def _service(request: Request) -> Service:
@@ -128,11 +141,10 @@ def _service(request: Request) -> Service:
 
 
 # -------------------------------------------------------------------- sessions
-def _add_session_routes(app: FastAPI) -> None:
-    async def start_session(request: Request) -> SessionStarted:
+def _add_session_routes(app: FastAPI, hot: HotRoutes) -> None:
+    async def start_session(service: Service, raw: bytes, params: dict[str, str]) -> SessionStarted:
         """Start a session for one player and video; the answer holds the first chunk's level."""
-        body = await _parse(request, SessionStart)
-        service = _service(request)
+        body = parse(raw, SessionStart)
         session, choice = service.engine.new_session(body, body.policy, body.qoe)
         service.store.put(session)
         service.count(choice)
@@ -147,13 +159,12 @@ def _add_session_routes(app: FastAPI) -> None:
             chunk_index=0,
         )
 
-    async def report_chunk(request: Request) -> ChunkDecision:
+    async def report_chunk(service: Service, raw: bytes, params: dict[str, str]) -> ChunkDecision:
         """Report the chunk just downloaded; the answer is the next level (null at the end)."""
-        body = await _parse(request, ChunkReport)
-        service = _service(request)
-        session = _session(service, request.path_params["session_id"])
+        body = parse(raw, ChunkReport)
+        session = _session(service, params["session_id"])
         service.engine.check_report(session, body.index, body.level)
-        choice = service.engine.apply_report(
+        choice = await service.engine.apply_report(
             session, body.level, body.size_bytes, body.download_s, body.buffer_s, body.rebuffer_s
         )
         if choice is None:
@@ -178,9 +189,8 @@ def _add_session_routes(app: FastAPI) -> None:
             done=False,
         )
 
-    plain_post(app, "/v1/sessions", start_session, SessionStart, SessionStarted, "sessions", 201)
-    plain_post(
-        app,
+    hot.add("/v1/sessions", start_session, SessionStart, SessionStarted, "sessions", 201)
+    hot.add(
         "/v1/sessions/{session_id}/chunks",
         report_chunk,
         ChunkReport,
@@ -207,17 +217,8 @@ def _add_session_routes(app: FastAPI) -> None:
         return SessionSummaryOut(**session.summary())  # type: ignore[arg-type]
 
 
-async def _parse(request: Request, model: type[BodyModel]) -> BodyModel:
-    """The body as `model`, with errors reported as FastAPI would (422 naming the field)."""
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as exc:
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError(errors) from None
-
-
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """FastAPI's schema, plus the routes added by `plain_post`."""
+    """FastAPI's schema, plus the hot routes (served by `ServiceGate`, not by FastAPI)."""
 
     def schema() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -225,16 +226,18 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             components = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in (*app.state.plain_models, Problem, ReloadRequest):
+            hot: HotRoutes = app.state.hot_routes
+            models: list[type[BaseModel]] = [*hot.models, Problem, ReloadRequest]
+            for model in models:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
-            document["paths"].update(app.state.plain_operations)
+            document["paths"].update(hot.operations)
             for operation in (op for item in document["paths"].values() for op in item.values()):
                 if "422" in operation.get("responses", {}):  # ours: a string that names the field
                     operation["responses"]["422"] = {
                         "description": ERRORS[422]["description"],
-                        **_ref(Problem),
+                        **ref(Problem),
                     }
             for name in ("HTTPValidationError", "ValidationError"):
                 components.pop(name, None)
@@ -242,54 +245,6 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         return app.openapi_schema
 
     return schema
-
-
-def _ref(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-        }
-    }
-
-
-def plain_post(
-    app: FastAPI,
-    path: str,
-    handler: Callable[[Request], Awaitable[BaseModel]],
-    body: type[BaseModel],
-    answer: type[BaseModel],
-    tag: str,
-    status: int = 200,
-) -> None:
-    """A POST route on Starlette alone: pydantic parses the body from bytes and serialises the
-    answer directly. FastAPI's parameter and response machinery would double the CPU of these
-    hot routes; the OpenAPI page documents them all the same (see `_openapi`)."""
-
-    async def endpoint(request: Request) -> Response:
-        request.scope["abr.route"] = path  # the latency metric's label
-        result = await handler(request)
-        return Response(result.model_dump_json(), status_code=status, media_type="application/json")
-
-    app.add_route(path, endpoint, methods=["POST"], include_in_schema=False, name=handler.__name__)
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", path)
-    ]
-    errors = {
-        str(code): {"description": e["description"], **_ref(Problem)} for code, e in ERRORS.items()
-    }
-    app.state.plain_operations[path] = {
-        "post": {
-            "tags": [tag],
-            "summary": (handler.__doc__ or "").strip().splitlines()[0],
-            "description": (handler.__doc__ or "").strip(),
-            "operationId": handler.__name__,
-            "parameters": params,
-            "requestBody": {"required": True, **_ref(body)},
-            "responses": {str(status): {"description": "the answer", **_ref(answer)}, **errors},
-        }
-    }
-    app.state.plain_models += [body, answer]
 
 
 def _session(service: Service, session_id: str) -> PlayerSession:
@@ -300,11 +255,10 @@ def _session(service: Service, session_id: str) -> PlayerSession:
 
 
 # -------------------------------------------------------------------- stateless
-def _add_stateless_routes(app: FastAPI) -> None:
-    async def decide(request: Request) -> Decision:
+def _add_stateless_routes(hot: HotRoutes) -> None:
+    async def decide(service: Service, raw: bytes, params: dict[str, str]) -> Decision:
         """One decision from the player's own history (no session)."""
-        body = await _parse(request, DecideRequest)
-        service = _service(request)
+        body = parse(raw, DecideRequest)
         choice = service.engine.decide_stateless(body, body.policy, [body])
         service.count(choice)
         level = int(choice.levels[0])
@@ -316,10 +270,9 @@ def _add_stateless_routes(app: FastAPI) -> None:
             fallback=choice.fallback,
         )
 
-    async def decide_batch(request: Request) -> BatchDecision:
+    async def decide_batch(service: Service, raw: bytes, params: dict[str, str]) -> BatchDecision:
         """Many players of one video at once: one model call for all of them."""
-        body = await _parse(request, BatchDecideRequest)
-        service = _service(request)
+        body = parse(raw, BatchDecideRequest)
         choice = service.engine.decide_stateless(body, body.policy, body.players)
         service.count(choice)
         levels = choice.levels.tolist()
@@ -332,10 +285,8 @@ def _add_stateless_routes(app: FastAPI) -> None:
             fallback=choice.fallback,
         )
 
-    plain_post(app, "/v1/decide", decide, DecideRequest, Decision, "stateless")
-    plain_post(
-        app, "/v1/decide/batch", decide_batch, BatchDecideRequest, BatchDecision, "stateless"
-    )
+    hot.add("/v1/decide", decide, DecideRequest, Decision, "stateless")
+    hot.add("/v1/decide/batch", decide_batch, BatchDecideRequest, BatchDecision, "stateless")
 
 
 # -------------------------------------------------------------------- operations
@@ -396,7 +347,7 @@ def _add_operations_routes(app: FastAPI) -> None:
         "/v1/admin/reload",
         tags=["admin"],
         responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
-        openapi_extra={"requestBody": {"required": False, **_ref(ReloadRequest)}},
+        openapi_extra={"requestBody": {"required": False, **ref(ReloadRequest)}},
     )
     async def reload(
         request: Request,
@@ -406,7 +357,8 @@ def _add_operations_routes(app: FastAPI) -> None:
         the old model keeps serving and the answer says what was wrong."""
         service = _service(request)
         _check_admin(service.settings, authorization)
-        body = await _parse(request, ReloadRequest) if (await request.body()).strip() else None
+        raw = await request.body()
+        body = parse(raw, ReloadRequest) if raw.strip() else None
         try:
             loaded = service.engine.reload(body.path if body else None)
         except ModelError as exc:
@@ -475,68 +427,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         _count_error(request, 422)
-        messages = [
-            f"body: not valid JSON ({error['ctx']['error']})"
-            if error["type"] == "json_invalid"
-            else f"{_field_name(error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        ]
-        return JSONResponse({"detail": "; ".join(messages[:5])}, status_code=422)
-
-
-def _field_name(location: tuple[object, ...]) -> str:
-    return ".".join(str(part) for part in location if part != "body") or "body"
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
 
 def _count_error(request: Request, status: int) -> None:
     service = getattr(request.app.state, "service", None)
     if service is not None:
         service.metrics.errors.labels(str(status)).inc()
-
-
-class BodyLimitAndTiming:
-    """Pure ASGI middleware: refuses bodies over the limit (413) before they are read whole,
-    and records each request's latency by route."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int) -> None:
-        self.app, self.max_body_bytes = app, max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _too_large(scope, send, self.max_body_bytes)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body_bytes:
-                raise BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except BodyTooLarge:
-            await _too_large(scope, send, self.max_body_bytes)
-        service = getattr(scope["app"].state, "service", None)
-        if service is not None:
-            name = scope.get("abr.route") or getattr(scope.get("route"), "path", "other")
-            service.metrics.latency.labels(name).observe(time.perf_counter() - start)
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    response = JSONResponse({"detail": f"body: larger than {limit} bytes"}, status_code=413)
-    await response(scope, lambda: None, send)  # type: ignore[arg-type,return-value]
-    service = getattr(scope["app"].state, "service", None)
-    if service is not None:
-        service.metrics.errors.labels("413").inc()

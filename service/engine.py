@@ -27,6 +27,7 @@ from abr.sim import SimConfig
 from abr.state import PlayerState
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 from abr.video import Video, VideoError, make_video, nominal_sizes_bytes
+from service.batcher import ModelBatcher
 from service.schemas import PlayerHistory, VideoSpec
 from service.settings import ServiceSettings
 
@@ -136,6 +137,7 @@ class Engine:
         self.model_error: str | None = None
         self.model_path: Path = settings.model_path or default_model_path()
         self.fallback_name = settings.fallback_policy
+        self.batcher = ModelBatcher(lambda: self.model)
         try:
             self.model = OnnxModel(self.model_path, threads=settings.onnx_threads)
         except ModelError as exc:
@@ -199,7 +201,7 @@ class Engine:
                 422, f"level: {level} is outside the ladder (0..{session.video.n_levels - 1})"
             )
 
-    def apply_report(
+    async def apply_report(
         self,
         session: PlayerSession,
         level: int,
@@ -208,7 +210,10 @@ class Engine:
         buffer_s: float,
         rebuffer_s: float,
     ) -> Choice | None:
-        """Record a checked report (see `check_report`); the next decision, or None when done."""
+        """Record a checked report (see `check_report`); the next decision, or None when done.
+
+        The report is recorded before the first wait, and the decision is made on a copy of the
+        session's state taken then, so that requests served meanwhile cannot interleave."""
         _push(session.throughput_kbps, size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s)
         _push(session.delay_s, download_s)
         session.history_count = min(session.history_count + 1, HISTORY_LEN)
@@ -218,17 +223,18 @@ class Engine:
         session.next_index += 1
         if session.done:
             return None
-        choice = self._decide_session(session)
+        choice = await self._decide_session(session)
         session.fallbacks += int(choice.fallback)
         return choice
 
-    def _decide_session(self, session: PlayerSession) -> Choice:
+    async def _decide_session(self, session: PlayerSession) -> Choice:
         state = session.player_state()
         if session.policy is not None:
             return Choice(session.policy.act(state), session.policy_name)
-        choice = self._model_choice(state, session.video)
-        if choice is not None:
-            return choice
+        answer = await self.batcher.level(state, session.video)  # with concurrent requests
+        if answer is not None:
+            level, version = answer
+            return Choice(np.array([level]), "dqn", version)
         if session.fallback_policy is None:  # a fresh one: its state starts here
             session.fallback_policy = _new_policy(self.fallback_name, 1, session.video)
         return self._fallback(session.fallback_policy.act(state))

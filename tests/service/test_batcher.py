@@ -1,0 +1,93 @@
+"""Model decisions gathered across concurrent requests: one inference, the same levels."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import numpy as np
+
+from abr.onnx_policy import OnnxModel
+from abr.sim import BatchSimulator
+from abr.state import PlayerState
+from abr.video import make_video
+from service.batcher import ModelBatcher
+from service.engine import Engine
+from service.schemas import VideoSpec
+from service.settings import ServiceSettings
+from tests.service.conftest import VIDEO
+
+
+def one_session_states(traces, video, n: int = 24) -> list[PlayerState]:
+    """The states of n players on real traces after a few random chunks, one state each."""
+    sim = BatchSimulator(traces[:n], video, n, "eval", seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        sim.step(rng.integers(0, video.n_levels, n))
+    state = sim.player_state()
+    per_session = ("last_level", "buffer_s", "throughput_kbps", "delay_s", "history_count")
+    per_session += ("next_sizes_bytes", "chunk_index", "chunks_left")
+    return [
+        replace(state, **{name: getattr(state, name)[i : i + 1] for name in per_session})
+        for i in range(n)
+    ]
+
+
+async def gather_levels(batcher: ModelBatcher, states, videos):
+    pairs = zip(states, videos, strict=True)
+    return await asyncio.gather(*(batcher.level(state, video) for state, video in pairs))
+
+
+def test_concurrent_decisions_are_one_inference_with_the_same_levels(envivio, pensieve_test_traces):
+    model = OnnxModel()
+    states = one_session_states(pensieve_test_traces, envivio)
+    # the same ladder, other chunk sizes: a second video, encoded on its own
+    other = make_video(envivio.bitrates_kbps, envivio.chunk_s, envivio.sizes_bytes * 0.7, "other")
+    videos = [envivio if i % 3 else other for i in range(len(states))]
+    states = [
+        s if v is envivio else replace(s, next_sizes_bytes=s.next_sizes_bytes * 0.7)
+        for s, v in zip(states, videos, strict=True)
+    ]
+    batcher = ModelBatcher(lambda: model)
+    answers = asyncio.run(gather_levels(batcher, states, videos))
+    assert batcher.batch_sizes == [len(states)]  # all of them in one flush
+    expected = [int(model.levels(s)[0]) for s in states]  # one by one
+    assert [level for level, _ in answers] == expected
+    assert {version for _, version in answers} == {model.metadata.version}
+    assert len(set(expected)) > 1  # the states differ enough to get different levels
+
+
+def test_a_failing_or_missing_model_answers_none_to_every_caller(envivio, pensieve_test_traces):
+    states = one_session_states(pensieve_test_traces, envivio, n=5)
+    model = OnnxModel()
+
+    def broken(obs):
+        raise RuntimeError("inference failed")
+
+    model.q_values = broken  # type: ignore[method-assign]
+    for current in (lambda: model, lambda: None):
+        batcher = ModelBatcher(current)
+        answers = asyncio.run(gather_levels(batcher, states, [envivio] * 5))
+        assert answers == [None] * 5
+
+
+def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
+    """The second report is recorded while the first waits for its decision; each decision
+    must still be the one for the state its report left (as if they came one by one)."""
+    engine = Engine(ServiceSettings())
+    reports = [dict(size_bytes=9e5, download_s=1.2, buffer_s=b, rebuffer_s=0.0) for b in (4, 30)]
+
+    async def play(concurrently: bool) -> list[int]:
+        session, _ = engine.new_session(VideoSpec(**VIDEO), "dqn", "lin")
+        calls = [engine.apply_report(session, level=1, **r) for r in reports]
+        if concurrently:
+            choices = await asyncio.gather(*calls)
+        else:
+            choices = [await call for call in calls]
+        assert all(c is not None and not c.fallback for c in choices)
+        return [int(c.levels[0]) for c in choices]  # type: ignore[union-attr]
+
+    one_by_one = asyncio.run(play(False))
+    assert asyncio.run(play(True)) == one_by_one
+    assert engine.batcher.batch_sizes[-1] == 2
+    assert one_by_one[0] != one_by_one[1]  # 4 s and 30 s of buffer: different states
