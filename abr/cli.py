@@ -652,7 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--server", default="http://127.0.0.1:8000")
     load.add_argument("--connections", type=int, default=16)
     load.add_argument("--duration", type=float, default=10.0, help="seconds")
-    load.add_argument("--mode", choices=("chunks", "batch", "sessions", "soak"), default="chunks")
+    modes = ("chunks", "batch", "columns", "sessions", "soak")
+    load.add_argument("--mode", choices=modes, default="chunks")
     load.add_argument("--rate", type=float, default=2000.0, help="soak: requests/s in all")
     load.add_argument(
         "--abandon", type=float, default=0.3, help="soak: share of players leaving mid-video"

@@ -251,13 +251,25 @@ def _batch_body(batch_size: int, policy: str, seed: int) -> dict[str, object]:
     return {**ENVIVIO_VIDEO, "policy": policy, "players": players}
 
 
+def _columns_body(batch_size: int, policy: str, seed: int) -> dict[str, object]:
+    """The same players as `_batch_body`, in the column form."""
+    body = _batch_body(batch_size, policy, seed)
+    players: list[dict[str, object]] = body.pop("players")  # type: ignore[assignment]
+    fields = ("chunk_index", "last_level", "buffer_s", "throughput_kbps", "download_s")
+    return {**body, **{name: [p[name] for p in players] for name in fields}}
+
+
 async def _send_batches(
-    connection: Connection, result: LoadResult, body: dict[str, object], deadline: float
+    connection: Connection,
+    result: LoadResult,
+    path: str,
+    body: dict[str, object],
+    n: int,
+    deadline: float,
 ) -> None:
-    n = len(body["players"])  # type: ignore[arg-type]
     payload = json.dumps(body).encode()  # once: the client should measure the server, not json
     while time.perf_counter() < deadline:
-        if await _timed(connection, result, "POST", "/v1/decide/batch", payload) is not None:
+        if await _timed(connection, result, "POST", path, payload) is not None:
             result.decisions += n
 
 
@@ -314,9 +326,15 @@ async def run_load(
         await asyncio.gather(
             *(_play_sessions(c, result, policy, deadline, i) for i, c in enumerate(pool))
         )
-    elif mode == "batch":
-        body = _batch_body(batch_size, policy, 0)
-        await asyncio.gather(*(_send_batches(c, result, body, deadline) for c in pool))
+    elif mode in ("batch", "columns"):
+        path, body = (
+            ("/v1/decide/batch", _batch_body(batch_size, policy, 0))
+            if mode == "batch"
+            else ("/v1/decide/columns", _columns_body(batch_size, policy, 0))
+        )
+        await asyncio.gather(
+            *(_send_batches(c, result, path, body, batch_size, deadline) for c in pool)
+        )
     elif mode == "sessions":
         await _open_sessions(pool, result, sessions)
     elif mode == "soak":
@@ -328,7 +346,7 @@ async def run_load(
             )
         )
     else:
-        raise ValueError(f"mode must be chunks, batch, sessions or soak, not {mode!r}")
+        raise ValueError(f"mode must be chunks, batch, columns, sessions or soak, not {mode!r}")
     result.wall_s = time.perf_counter() - start
     if sampler is not None:
         await sampler

@@ -74,7 +74,7 @@ def test_api_replay_equals_bench(policy, pensieve_test_traces, envivio):
 
 def test_stateless_decision_equals_the_session_decision(pensieve_test_traces, envivio):
     """/v1/decide with a player's whole history gives the level its session got (mpc included,
-    whose error memory is rebuilt from that history)."""
+    whose error memory is rebuilt from that history); so do the batch and column forms."""
     traces = pensieve_test_traces[::20]
     for policy in ("dqn", "bb", "rb", "bola", "mpc"):
         bench = run_policy(make_policy(POLICIES[policy]), traces, envivio)
@@ -108,3 +108,6 @@ def test_stateless_decision_equals_the_session_decision(pensieve_test_traces, en
                 assert batch["levels"] == bench.levels[chunk + 1].tolist(), (policy, chunk)
                 single = client.post("/v1/decide", json={**body, **players[0]}).json()
                 assert single["level"] == bench.levels[chunk + 1, 0], (policy, chunk)
+                columns = {name: [p[name] for p in players] for name in players[0]}
+                answer = client.post("/v1/decide/columns", json={**body, **columns}).json()
+                assert answer["levels"] == batch["levels"], (policy, chunk)
