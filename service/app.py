@@ -75,11 +75,11 @@ class Service:
 
     def count(self, choice: Choice) -> None:
         if len(choice.levels) == 1:  # the common case, kept cheap
-            self.metrics.decisions.labels(choice.policy, str(choice.levels[0])).inc()
+            self.metrics.count_decisions(choice.policy, int(choice.levels[0]))
         else:
             for level, count in enumerate(np.bincount(choice.levels).tolist()):
                 if count:
-                    self.metrics.decisions.labels(choice.policy, str(level)).inc(count)
+                    self.metrics.count_decisions(choice.policy, level, count)
         if choice.fallback:
             self.metrics.fallbacks.inc(len(choice.levels))
 

@@ -84,19 +84,21 @@ class PlayerSession:
         return self.next_index >= self.video.n_chunks
 
     def player_state(self) -> PlayerState:
+        """A copy: later reports do not change it (decisions may be made after a wait)."""
         video, chunk = self.video, self.next_index
+        n_chunks = video.n_chunks
         return PlayerState(
             last_level=np.array([self.last_level]),
             buffer_s=np.array([self.buffer_s]),
             throughput_kbps=self.throughput_kbps[None, :].copy(),
             delay_s=self.delay_s[None, :].copy(),
             history_count=np.array([self.history_count]),
-            next_sizes_bytes=video.sizes_bytes[:, min(chunk, video.n_chunks - 1)][None, :].copy(),
+            next_sizes_bytes=video.sizes_bytes[None, :, min(chunk, n_chunks - 1)].copy(),
             chunk_index=np.array([chunk]),
-            chunks_left=np.array([video.n_chunks - chunk]),
+            chunks_left=np.array([n_chunks - chunk]),
             bitrates_kbps=video.bitrates_kbps,
             chunk_s=video.chunk_s,
-            n_chunks=video.n_chunks,
+            n_chunks=n_chunks,
         )
 
     def summary(self) -> dict[str, object]:

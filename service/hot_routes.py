@@ -162,7 +162,7 @@ class ServiceGate:
             await self._forward(scope, receive, send, service)
             name = str(getattr(scope.get("route"), "path", "other"))
         if service is not None:
-            service.metrics.latency.labels(name).observe(time.perf_counter() - start)
+            service.metrics.observe_latency(name, time.perf_counter() - start)
 
     async def _serve(
         self,

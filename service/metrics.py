@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -9,6 +11,8 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 class ServiceMetrics:
     def __init__(self) -> None:
+        self._decision_children: dict[tuple[str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "abr_request_seconds",
@@ -52,3 +56,18 @@ class ServiceMetrics:
             ["outcome"],
             registry=self.registry,
         )
+
+    # The per-request updates, with each labelled child looked up once (labels() costs more than
+    # the increment itself, and these run on every decision).
+    def count_decisions(self, policy: str, level: int, n: int = 1) -> None:
+        key = (policy, level)
+        child = self._decision_children.get(key)
+        if child is None:
+            child = self._decision_children[key] = self.decisions.labels(policy, str(level))
+        child.inc(n)
+
+    def observe_latency(self, route: str, seconds: float) -> None:
+        child = self._latency_children.get(route)
+        if child is None:
+            child = self._latency_children[route] = self.latency.labels(route)
+        child.observe(seconds)
