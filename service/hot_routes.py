@@ -151,7 +151,7 @@ class ServiceGate:
         service = getattr(scope["app"].state, "service", None)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._error(send, service, 413, f"body: larger than {self.max_body_bytes} bytes")
+            await self._too_large(send, service)
             return
         hot = self.routes.match(scope["path"])
         if hot is not None:
@@ -180,7 +180,7 @@ class ServiceGate:
         try:
             body = await self._read_body(receive)
         except BodyTooLarge:
-            await self._error(send, service, 413, f"body: larger than {self.max_body_bytes} bytes")
+            await self._too_large(send, service)
             return
         try:
             answer = await route.handler(service, body, params)
@@ -207,7 +207,7 @@ class ServiceGate:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await self._error(send, service, 413, f"body: larger than {self.max_body_bytes} bytes")
+            await self._too_large(send, service)
 
     async def _read_body(self, receive: Receive) -> bytes:
         parts, size, more = [], 0, True
@@ -220,6 +220,9 @@ class ServiceGate:
             parts.append(part)
             more = message.get("more_body", False)
         return b"".join(parts)
+
+    async def _too_large(self, send: Send, service: Any) -> None:
+        await self._error(send, service, 413, f"body: larger than {self.max_body_bytes} bytes")
 
     @staticmethod
     async def _error(

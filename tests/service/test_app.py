@@ -114,6 +114,9 @@ def test_unknown_session_and_oversized_body(client):
     big = b'{"pad": "' + b"x" * 1_100_000 + b'"}'
     answer = client.post("/v1/sessions", content=big, headers={"content-type": "application/json"})
     assert answer.status_code == 413 and "body" in answer.json()["detail"]
+    wrong_method = client.get("/v1/decide")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["detail"].startswith("method: GET")
 
 
 def test_stateless_errors(client):
