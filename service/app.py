@@ -209,13 +209,25 @@ def _add_session_routes(app: FastAPI, hot: HotRoutes) -> None:
             "rebuffer_s_by_chunk": session.rebuffer_s,
         }
 
-    @app.delete("/v1/sessions/{session_id}", responses=ERRORS, tags=["sessions"])
-    async def end_session(session_id: str, request: Request) -> SessionSummaryOut:
+    async def end_session(
+        service: Service, raw: bytes, params: dict[str, str]
+    ) -> SessionSummaryOut:
         """End the session; the answer is its QoE summary (chunks 2..N, as the benchmark scores)."""
-        session = _service(request).store.pop(session_id)
+        session = service.store.pop(params["session_id"])
         if session is None:
-            raise ClientError(404, f"session_id: {session_id!r} is unknown or expired")
+            raise ClientError(404, f"session_id: {params['session_id']!r} is unknown or expired")
         return SessionSummaryOut(**session.summary())  # type: ignore[arg-type]
+
+    # GET on the same path (the session's log, below) stays a FastAPI route
+    hot.add(
+        "/v1/sessions/{session_id}",
+        end_session,
+        None,
+        SessionSummaryOut,
+        "sessions",
+        method="DELETE",
+        shared=True,
+    )
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -233,7 +245,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
-            document["paths"].update(hot.operations)
+            for path, operations in hot.operations.items():
+                document["paths"].setdefault(path, {}).update(operations)
             for operation in (op for item in document["paths"].values() for op in item.values()):
                 if "422" in operation.get("responses", {}):  # ours: a string that names the field
                     operation["responses"]["422"] = {

@@ -71,8 +71,16 @@ def _field_name(location: tuple[object, ...]) -> str:
 class HotRoute:
     template: str  # e.g. "/v1/sessions/{session_id}/chunks": the latency metric's label
     pattern: re.Pattern[str]
+    method: str
     handler: Handler
     status: int
+    # FastAPI serves this path's other methods (e.g. GET /v1/sessions/{id}): forward them
+    shared: bool
+
+
+@dataclass(frozen=True)
+class WrongMethod:
+    allowed: list[str]
 
 
 class HotRoutes:
@@ -87,41 +95,50 @@ class HotRoutes:
         self,
         template: str,
         handler: Handler,
-        body: type[BaseModel],
+        body: type[BaseModel] | None,
         answer: type[BaseModel],
         tag: str,
         status: int = 200,
+        method: str = "POST",
+        shared: bool = False,
     ) -> None:
         names = re.findall(r"{(\w+)}", template)
-        regex = re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", template)
-        self.routes.append(HotRoute(template, re.compile(f"^{regex}$"), handler, status))
+        regex = re.compile("^" + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", template) + "$")
+        self.routes.append(HotRoute(template, regex, method, handler, status, shared))
         errors = {
             str(code): {"description": error["description"], **ref(Problem)}
             for code, error in ERRORS.items()
         }
         doc = (handler.__doc__ or "").strip()
-        self.operations[template] = {
-            "post": {
-                "tags": [tag],
-                "summary": doc.splitlines()[0] if doc else template,
-                "description": doc,
-                "operationId": handler.__name__,
-                "parameters": [
-                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                    for name in names
-                ],
-                "requestBody": {"required": True, **ref(body)},
-                "responses": {str(status): {"description": "the answer", **ref(answer)}, **errors},
-            }
+        operation: dict[str, Any] = {
+            "tags": [tag],
+            "summary": doc.splitlines()[0] if doc else template,
+            "description": doc,
+            "operationId": handler.__name__,
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in names
+            ],
+            "responses": {str(status): {"description": "the answer", **ref(answer)}, **errors},
         }
-        self.models += [body, answer]
+        if body is not None:
+            operation["requestBody"] = {"required": True, **ref(body)}
+            self.models.append(body)
+        self.operations.setdefault(template, {})[method.lower()] = operation
+        self.models.append(answer)
 
-    def match(self, path: str) -> tuple[HotRoute, dict[str, str]] | None:
+    def match(self, method: str, path: str) -> tuple[HotRoute, dict[str, str]] | WrongMethod | None:
+        """The route to serve; `WrongMethod` for a hot path asked with another method that
+        FastAPI does not serve either; None for everything FastAPI serves."""
+        allowed, shared = [], False
         for route in self.routes:
             found = route.pattern.match(path)
             if found:
-                return route, found.groupdict()
-        return None
+                if route.method == method:
+                    return route, found.groupdict()
+                allowed.append(route.method)
+                shared = shared or route.shared
+        return WrongMethod(allowed) if allowed and not shared else None
 
 
 def ref(model: type[BaseModel]) -> dict[str, Any]:
@@ -153,10 +170,18 @@ class ServiceGate:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             await self._too_large(send, service)
             return
-        hot = self.routes.match(scope["path"])
-        if hot is not None:
+        hot = self.routes.match(scope["method"], scope["path"])
+        if isinstance(hot, WrongMethod):
+            message = (
+                f"method: {scope['method']} is not allowed here; use {' or '.join(hot.allowed)}"
+            )
+            await self._error(
+                send, service, 405, message, [(b"allow", ", ".join(hot.allowed).encode())]
+            )
+            name = "other"
+        elif hot is not None:
             route, params = hot
-            await self._serve(route, params, scope, receive, send, service)
+            await self._serve(route, params, receive, send, service)
             name = route.template
         else:
             await self._forward(scope, receive, send, service)
@@ -168,15 +193,10 @@ class ServiceGate:
         self,
         route: HotRoute,
         params: dict[str, str],
-        scope: Scope,
         receive: Receive,
         send: Send,
         service: Any,
     ) -> None:
-        if scope["method"] != "POST":
-            message = f"method: {scope['method']} is not allowed here; use POST"
-            await self._error(send, service, 405, message, [(b"allow", b"POST")])
-            return
         try:
             body = await self._read_body(receive)
         except BodyTooLarge:

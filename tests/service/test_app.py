@@ -117,6 +117,11 @@ def test_unknown_session_and_oversized_body(client):
     wrong_method = client.get("/v1/decide")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
     assert wrong_method.json()["detail"].startswith("method: GET")
+    session = start(client)["session_id"]  # DELETE is the gate's, GET is FastAPI's: both work
+    assert client.put(f"/v1/sessions/{session}").status_code == 405
+    assert client.get(f"/v1/sessions/{session}").status_code == 200
+    assert client.delete(f"/v1/sessions/{session}").status_code == 200
+    assert client.delete(f"/v1/sessions/{session}").status_code == 404
 
 
 def test_stateless_errors(client):
