@@ -17,12 +17,12 @@ from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import export_onnx  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.replay import PrioritizedReplayBuffer  # noqa: E402
-from abr.dqn.train import load_best_model, resume_config, train  # noqa: E402
+from abr.dqn.train import load_best_model, train  # noqa: E402
 from abr.onnx_policy import OnnxPolicy  # noqa: E402
 from abr.traces import load_traces  # noqa: E402
 from abr.video import load_video  # noqa: E402
 from tests.dqn.test_replay import transitions  # noqa: E402
-from tests.dqn.test_train import SMALL, Interrupt  # noqa: E402
+from tests.dqn.test_train import SMALL, check_resume_is_exact  # noqa: E402
 
 pytestmark = [
     pytest.mark.cuda,
@@ -72,18 +72,4 @@ def test_a_gpu_run_trains_there_and_its_model_loads_on_a_cpu(tmp_path):
 
 
 def test_a_gpu_run_resumes_exactly(tmp_path):
-    config = load_config(None, **ON_GPU)
-    straight = train(config, tmp_path / "straight")
-
-    def kill_after_1000(figures):
-        if figures["env_steps"] >= 1_000:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        train(config, tmp_path / "killed", kill_after_1000)
-    resumed = train(resume_config(tmp_path / "killed"), tmp_path / "killed", resume=True)
-    assert (resumed.env_steps, resumed.updates) == (straight.env_steps, straight.updates)
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["online"]
-    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["online"]
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    check_resume_is_exact(load_config(None, **ON_GPU), tmp_path)

@@ -93,8 +93,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
-    config = load_config(None, **SMALL)
+def check_resume_is_exact(config, tmp_path) -> None:
+    """A run interrupted after its checkpoint at 800 steps and resumed ends with exactly the
+    weights of an uninterrupted one."""
     straight = train(config, tmp_path / "straight")
 
     def kill_after_1000(figures):
@@ -109,6 +110,10 @@ def test_resume_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
     b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["online"]
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def test_resume_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
+    check_resume_is_exact(load_config(None, **SMALL), tmp_path)
     rows = (tmp_path / "killed" / "metrics.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["800", "1600"]
 
