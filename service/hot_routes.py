@@ -1,13 +1,13 @@
-"""The hot POST routes — session start, chunk report, stateless and batch decisions — served by a
-pure ASGI gate in front of FastAPI, and that gate's other duties for every request: refusing
-oversized bodies and timing requests by route.
+"""The hot routes — session start, chunk report, session end, stateless and batch decisions —
+served by a pure ASGI gate in front of FastAPI, and that gate's other duties for every request:
+refusing oversized bodies and timing requests by route.
 
-Why not FastAPI routes: players call these once per chunk, and on this path FastAPI's and
-Starlette's machinery (router, Request and Response objects, exception and body-limit layers)
-cost about as much CPU as the decision itself (py-spy under `abr loadtest`: ~45 % of a chunk
-request). Here a route is a regex and a plain function from body bytes to a pydantic answer. The
-OpenAPI page still documents each one (`HotRoutes.operations`), and errors are the same JSON as
-everywhere else: `{"detail": "<field>: <what is wrong>"}`.
+Why not FastAPI routes: players call these once per chunk (or once per session), and on this
+path FastAPI's and Starlette's machinery (router, Request and Response objects, exception and
+body-limit layers) cost about as much CPU as the decision itself (py-spy under `abr loadtest`:
+~45 % of a chunk request). Here a route is a method, a regex and a plain function from body
+bytes to a pydantic answer. The OpenAPI page still documents each one (`HotRoutes.operations`),
+and errors are the same JSON as everywhere else: `{"detail": "<field>: <what is wrong>"}`.
 """
 
 from __future__ import annotations
