@@ -311,7 +311,7 @@ class Engine:
         self._check_histories(video, counts, lengths_differ, chunk, last_level, "players[{}].")
         n, width = len(players), max(HISTORY_LEN, int(counts.max()))
         if np.all(counts == width):  # the common case: one array, no padding
-            throughput_kbps, delay_s = np.array(throughput), np.array(delay)
+            throughput_kbps, delay_s = _matrix(throughput, width), _matrix(delay, width)
         else:
             throughput_kbps, delay_s = np.zeros((n, width)), np.zeros((n, width))
             for i, k in enumerate(counts.tolist()):
