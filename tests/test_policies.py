@@ -57,6 +57,15 @@ def test_harmonic_mean_uses_only_real_history():
     ]
 
 
+def test_harmonic_mean_of_a_denormal_throughput_is_zero_without_a_warning():
+    history = np.zeros((1, 8))
+    history[0, -2:] = [1e-310, 1000.0]  # 1 / 1e-310 overflows float64
+    with np.errstate(all="raise"):  # a warning would be raised here
+        got = harmonic_mean_kbps(state([5.0], history, count=[2]))
+    assert got.tolist() == [0.0]
+    assert RateBased().act(state([5.0], history, count=[2])).tolist() == [0]
+
+
 def test_rate_based_picks_the_highest_rung_under_the_estimate():
     history = np.zeros((1, 8))
     history[0, -1] = 1300.0

@@ -35,7 +35,10 @@ def harmonic_mean_kbps(state: PlayerState, window: int = 5) -> np.ndarray:
         np.arange(recent.shape[1])[None, :]
         >= recent.shape[1] - np.minimum(state.history_count, window)[:, None]
     )
-    inverse_sum = np.where(valid, 1.0 / np.where(valid, recent, 1.0), 0.0).sum(axis=1)
+    # A throughput so small that its reciprocal overflows gives inf here, so a harmonic mean of
+    # 0 (the lowest rung): the right answer, not an error worth a warning.
+    with np.errstate(over="ignore"):
+        inverse_sum = np.where(valid, 1.0 / np.where(valid, recent, 1.0), 0.0).sum(axis=1)
     count = valid.sum(axis=1)
     return np.where(count > 0, count / np.where(inverse_sum > 0, inverse_sum, 1.0), 0.0)
 
