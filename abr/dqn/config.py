@@ -16,6 +16,9 @@ class DqnConfig:
     video: str | None = None  # None: the embedded default video
     qoe: str = "lin"
     reward_scale: float = 1.0
+    # training traces are replayed at every (bandwidth, clock) factor pair (abr/augment.py)
+    train_mbps_factors: list[float] = field(default_factory=lambda: [1.0])
+    train_time_factors: list[float] = field(default_factory=lambda: [1.0])
     # environment
     n_sessions: int = 64
     history_len: int = 8
@@ -85,6 +88,10 @@ def _validate(config: DqnConfig) -> None:
         "target_tau": 0.0 < config.target_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         "device": config.device in ("auto", "cpu", "cuda"),
+        "train_mbps_factors": bool(config.train_mbps_factors)
+        and all(f > 0 for f in config.train_mbps_factors),
+        "train_time_factors": bool(config.train_time_factors)
+        and all(f > 0 for f in config.train_time_factors),
     }
     bad = [name for name, ok in checks.items() if not ok]
     if bad:

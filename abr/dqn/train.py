@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 
+from abr.augment import augmented
 from abr.bench import run_policy
 from abr.bench_report import summarize_runs
 from abr.dqn.config import DqnConfig
@@ -62,12 +63,15 @@ def pick_device(name: str) -> torch.device:
 
 
 def split_traces(config: DqnConfig) -> tuple[list[Trace], list[Trace]]:
-    """Training traces, and validation traces (every 10th training trace when none are given)."""
+    """Training traces (with their rescaled copies, if the config asks for them), and validation
+    traces as recorded (every 10th training trace when none are given)."""
     train = load_traces(config.traces)
     if config.val_traces:
-        return train, load_traces(config.val_traces)
-    val = train[::10]
-    return [t for i, t in enumerate(train) if i % 10], val
+        val = load_traces(config.val_traces)
+    else:
+        val = train[::10]
+        train = [t for i, t in enumerate(train) if i % 10]
+    return augmented(train, config.train_mbps_factors, config.train_time_factors), val
 
 
 def resume_config(run_dir: str | Path) -> DqnConfig:

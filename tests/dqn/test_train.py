@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
-from abr.dqn.train import load_best_model, resume_config, train  # noqa: E402
+from abr.dqn.train import load_best_model, resume_config, split_traces, train  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
 
 SMALL = dict(
@@ -70,6 +70,25 @@ def test_config_errors_name_the_setting(tmp_path):
     (tmp_path / "ok.toml").write_text("n_sessions = 8\nper = false\n")
     config = load_config(tmp_path / "ok.toml", n_sessions=4)
     assert config.n_sessions == 4 and config.per is False
+    with pytest.raises(ValueError, match="invalid settings: train_time_factors"):
+        load_config(None, train_time_factors=[1.0, 0.0])
+
+
+def test_only_training_traces_are_augmented():
+    plain = load_config(None, traces=["traces/default/train"])
+    train_traces, val_traces = split_traces(plain)
+    config = load_config(
+        None,
+        traces=["traces/default/train"],
+        train_mbps_factors=[0.5, 1.0],
+        train_time_factors=[2.0],
+    )
+    augmented_train, same_val = split_traces(config)
+    assert len(augmented_train) == 2 * len(train_traces)
+    assert [t.name for t in same_val] == [t.name for t in val_traces]
+    assert {t.name for t in augmented_train} == {
+        f"{t.name}@bw{f:g}t2" for t in train_traces for f in (0.5, 1.0)
+    }
 
 
 def test_train_cli_with_ablation_switches(tmp_path):
