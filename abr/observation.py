@@ -10,9 +10,15 @@ Version `abr-obs-v1`, for H = history_len and L levels, concatenates:
     throughput / top bitrate, clipped to [0, throughput_clip]   H   (most recent last; 0 = none)
     delay_s / chunk_s                                           H
     next chunk size at each level / nominal top-level size      L
+and, when `robust_window` k > 0 (the default is 0, i.e. absent):
+    harmonic mean of the last k throughputs / top bitrate       1   (clipped as above; 0 = none)
+    the smallest of the last k throughputs / top bitrate        1   (clipped as above; 0 = none)
 Everything is relative to the ladder, not to one video's constants. Throughput far above the
 ladder is clipped: beyond `throughput_clip` times the top rung (4 by default) every sensible
 decision is the top rung, and the clip keeps 5G traces (1000x the ladder) in the trained range.
+The two robust columns are what rate-based rules trust instead of the last sample (RobustMPC's
+harmonic mean; the worst recent chunk): an MLP needs many units to compute either from the raw
+history, and without them it follows single bursts of throughput.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from abr.policies.base import harmonic_mean_kbps, recent_throughputs_kbps
 from abr.state import PlayerState
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
@@ -33,11 +40,12 @@ class ObservationSpec:
     history_len: int = 8
     buffer_scale_s: float = 10.0
     throughput_clip: float = 4.0
+    robust_window: int = 0  # > 0: two more columns (harmonic mean and minimum of k throughputs)
     version: str = OBS_VERSION
 
     @property
     def dim(self) -> int:
-        return 3 + 2 * self.history_len + self.n_levels
+        return 3 + 2 * self.history_len + self.n_levels + (2 if self.robust_window > 0 else 0)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -47,7 +55,14 @@ class ObservationSpec:
         version = data.get("version")
         if version != OBS_VERSION:
             raise ValueError(f"unsupported observation version {version!r}; this is {OBS_VERSION}")
-        known = {"n_levels", "history_len", "buffer_scale_s", "throughput_clip", "version"}
+        known = {
+            "n_levels",
+            "history_len",
+            "buffer_scale_s",
+            "throughput_clip",
+            "robust_window",
+            "version",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown observation spec fields: {sorted(unknown)}")
@@ -73,4 +88,16 @@ def encode(state: PlayerState, spec: ObservationSpec) -> np.ndarray:
         state.delay_s[:, -h:] / state.chunk_s,
         state.next_sizes_bytes / nominal_top_bytes,
     ]
+    if spec.robust_window > 0:
+        columns += [
+            np.clip(column / top_kbps, 0.0, spec.throughput_clip)[:, None]
+            for column in _robust_throughputs_kbps(state, spec.robust_window)
+        ]
     return np.concatenate(columns, axis=1).astype(np.float32)
+
+
+def _robust_throughputs_kbps(state: PlayerState, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic mean and minimum of the last `window` throughputs that exist; 0 where none does."""
+    recent, exists = recent_throughputs_kbps(state, window)
+    smallest = np.where(exists, recent, np.inf).min(axis=1)
+    return harmonic_mean_kbps(state, window), np.where(np.isfinite(smallest), smallest, 0.0)

@@ -70,3 +70,20 @@ def test_encoding_of_a_simulated_session_is_bounded(envivio, pensieve_test_trace
         obs = encode(sim.player_state(), spec)
         assert np.isfinite(obs).all()
         assert obs.min() >= 0 and obs[:, 3 : 3 + 8].max() <= spec.throughput_clip
+
+
+def test_robust_columns_by_hand():
+    history = np.array([[0.0, 0.0, 9000.0, 1000.0, 4000.0]])  # 3 chunks so far
+    spec = ObservationSpec(n_levels=3, history_len=5, robust_window=2)
+    obs = encode(state(throughput_kbps=history, delay_s=np.ones((1, 5)), history_count=[3]), spec)
+    assert spec.dim == 3 + 2 * 5 + 3 + 2 == obs.shape[1]
+    harmonic = 2 / (1 / 1000 + 1 / 4000)  # the window's two chunks, not the 9000 before them
+    np.testing.assert_allclose(obs[0, -2:], [harmonic / 4300, 1000 / 4300], rtol=1e-6)
+    first = encode(state(throughput_kbps=history, delay_s=np.ones((1, 5)), history_count=[0]), spec)
+    np.testing.assert_array_equal(first[0, -2:], [0.0, 0.0])  # no chunk yet
+    no_robust = ObservationSpec(n_levels=3, history_len=5)
+    plain = encode(
+        state(throughput_kbps=history, delay_s=np.ones((1, 5)), history_count=[3]), no_robust
+    )
+    np.testing.assert_array_equal(plain[0], obs[0, :-2])  # the same columns before them
+    assert ObservationSpec.from_dict(spec.to_dict()) == spec

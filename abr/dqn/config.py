@@ -22,6 +22,7 @@ class DqnConfig:
     # environment
     n_sessions: int = 64
     history_len: int = 8
+    robust_window: int = 0  # > 0: the observation adds robust throughput columns (observation.py)
     # schedule (environment steps are chunk downloads, summed over sessions)
     total_env_steps: int = 200_000
     learning_starts: int = 5_000
@@ -84,6 +85,7 @@ def _validate(config: DqnConfig) -> None:
         "total_env_steps": config.total_env_steps >= 1,
         "batch_size": config.batch_size >= 1,
         "n_step": config.n_step >= 1,
+        "robust_window": 0 <= config.robust_window <= config.history_len,
         "gamma": 0.0 <= config.gamma <= 1.0,
         "target_tau": 0.0 < config.target_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,

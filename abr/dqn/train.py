@@ -110,7 +110,11 @@ def train(
     video: Video = load_video(config.video)
     train_traces, val_traces = split_traces(config)
     train_digest = traces_digest(load_traces(config.traces))
-    spec = ObservationSpec(n_levels=video.n_levels, history_len=config.history_len)
+    spec = ObservationSpec(
+        n_levels=video.n_levels,
+        history_len=config.history_len,
+        robust_window=config.robust_window,
+    )
     qoe = make_qoe(config.qoe, video.bitrates_kbps)
     sim_config = SimConfig(history_len=config.history_len)
     sim = BatchSimulator(

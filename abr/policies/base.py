@@ -28,13 +28,20 @@ class Policy(Protocol):
         ...
 
 
-def harmonic_mean_kbps(state: PlayerState, window: int = 5) -> np.ndarray:
-    """Harmonic mean of the last `window` chunk throughputs that exist; 0 where none does. [N]"""
+def recent_throughputs_kbps(state: PlayerState, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last `window` chunk throughputs [N, W] and which of them exist (bool [N, W]): a
+    session's first chunks have less history than the window."""
     recent = state.throughput_kbps[:, -window:]
-    valid = (
+    exists = (
         np.arange(recent.shape[1])[None, :]
         >= recent.shape[1] - np.minimum(state.history_count, window)[:, None]
     )
+    return recent, exists
+
+
+def harmonic_mean_kbps(state: PlayerState, window: int = 5) -> np.ndarray:
+    """Harmonic mean of the last `window` chunk throughputs that exist; 0 where none does. [N]"""
+    recent, valid = recent_throughputs_kbps(state, window)
     # A throughput so small that its reciprocal overflows gives inf here, so a harmonic mean of
     # 0 (the lowest rung): the right answer, not an error worth a warning.
     with np.errstate(over="ignore"):

@@ -19,10 +19,12 @@ from abr.video import load_video  # noqa: E402
 from tests.dqn.test_train import SMALL  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=[0, 5], ids=["plain", "robust_columns"])
+def exported(tmp_path_factory, request):
+    """A small trained run and its ONNX model, without and with the robust observation columns."""
     run_dir = tmp_path_factory.mktemp("export") / "run"
-    train(load_config(None, **{**SMALL, "hidden": [128, 128]}), run_dir)
+    config = {**SMALL, "hidden": [128, 128], "robust_window": request.param}
+    train(load_config(None, **config), run_dir)
     return run_dir, export_onnx(run_dir, run_dir / "model.onnx")
 
 
@@ -39,6 +41,11 @@ def test_export_writes_a_checked_graph_with_its_metadata(exported):
     assert meta["ladder_kbps"] == video.bitrates_kbps.tolist()
     assert meta["chunk_s"] == video.chunk_s and meta["qoe"] == "lin"
     assert meta["obs_spec"]["version"] == "abr-obs-v1" and meta["obs_spec"]["history_len"] == 8
+    robust_window = meta["obs_spec"]["robust_window"]
+    assert robust_window == checkpoint_config(run_dir)["robust_window"]
+    assert model.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 25 + 2 * bool(
+        robust_window
+    )
     assert meta["train_traces"] == ["traces/default/train"]
     assert len(meta["train_traces_digest"]) == 64
     checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
@@ -47,6 +54,10 @@ def test_export_writes_a_checked_graph_with_its_metadata(exported):
     assert meta["code_version"] and meta["created_utc"].endswith("Z")
     assert metadata.train_traces_digest == meta["train_traces_digest"]
     assert not list(run_dir.glob(".model.onnx.*"))  # no temporary file left behind
+
+
+def checkpoint_config(run_dir) -> dict:
+    return torch.load(run_dir / "best.pt", weights_only=True)["config"]
 
 
 def _real_observations(traces, video, spec, n_sessions=256):
