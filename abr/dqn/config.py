@@ -33,6 +33,8 @@ class DqnConfig:
     # learning
     batch_size: int = 256
     learning_rate: float = 1e-4
+    # None: constant; else linear from learning_rate to this over total_env_steps
+    learning_rate_end: float | None = None
     gamma: float = 0.99
     n_step: int = 3
     grad_clip: float = 10.0
@@ -87,6 +89,8 @@ def _validate(config: DqnConfig) -> None:
         "n_step": config.n_step >= 1,
         "robust_window": 0 <= config.robust_window <= config.history_len,
         "gamma": 0.0 <= config.gamma <= 1.0,
+        "learning_rate": config.learning_rate > 0,
+        "learning_rate_end": config.learning_rate_end is None or config.learning_rate_end > 0,
         "target_tau": 0.0 < config.target_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         "device": config.device in ("auto", "cpu", "cuda"),

@@ -188,6 +188,8 @@ def train(
         # ---- learn
         if env_steps >= config.learning_starts and len(replay) >= config.batch_size:
             beta = linear_schedule(config.per_beta_start, 1.0, config.total_env_steps, env_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, env_steps)
             for _ in range(config.updates_per_step):
                 loss = _update(
                     config, online_network, target_network, optimizer, replay, generator, beta
@@ -277,6 +279,15 @@ def train(
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
     write_validation_table(run_dir, val_traces, video, config.qoe, device)
     return result_summary
+
+
+def learning_rate(config: DqnConfig, env_steps: int) -> float:
+    """Adam's step size now: constant, or annealed linearly to `learning_rate_end`."""
+    if config.learning_rate_end is None:
+        return config.learning_rate
+    return linear_schedule(
+        config.learning_rate, config.learning_rate_end, config.total_env_steps, env_steps
+    )
 
 
 def write_validation_table(

@@ -10,7 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
-from abr.dqn.train import load_best_model, resume_config, split_traces, train  # noqa: E402
+from abr.dqn.train import (  # noqa: E402
+    learning_rate,
+    load_best_model,
+    resume_config,
+    split_traces,
+    train,
+)
 from tests.conftest import abr, last_json  # noqa: E402
 
 SMALL = dict(
@@ -72,6 +78,19 @@ def test_config_errors_name_the_setting(tmp_path):
     assert config.n_sessions == 4 and config.per is False
     with pytest.raises(ValueError, match="invalid settings: train_time_factors"):
         load_config(None, train_time_factors=[1.0, 0.0])
+
+
+def test_learning_rate_is_annealed_when_asked(tmp_path):
+    constant = load_config(None, **SMALL)
+    annealed = load_config(None, **SMALL, learning_rate=1e-3, learning_rate_end=1e-4)
+    assert learning_rate(constant, 800) == constant.learning_rate
+    assert learning_rate(annealed, 0) == pytest.approx(1e-3)
+    assert learning_rate(annealed, 800) == pytest.approx(5.5e-4)  # half way through 1,600 steps
+    train(annealed, tmp_path / "run")
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert saved["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # the last update's
+    with pytest.raises(ValueError, match="invalid settings: learning_rate_end"):
+        load_config(None, learning_rate_end=0.0)
 
 
 def test_only_training_traces_are_augmented():
