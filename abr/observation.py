@@ -23,11 +23,11 @@ history, and without them it follows single bursts of throughput.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from abr.policies.base import harmonic_mean_kbps, recent_throughputs_kbps
+from abr.policies.base import harmonic_mean_of, recent_throughputs_kbps
 from abr.state import PlayerState
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
@@ -55,14 +55,7 @@ class ObservationSpec:
         version = data.get("version")
         if version != OBS_VERSION:
             raise ValueError(f"unsupported observation version {version!r}; this is {OBS_VERSION}")
-        known = {
-            "n_levels",
-            "history_len",
-            "buffer_scale_s",
-            "throughput_clip",
-            "robust_window",
-            "version",
-        }
+        known = {spec_field.name for spec_field in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown observation spec fields: {sorted(unknown)}")
@@ -100,4 +93,4 @@ def _robust_throughputs_kbps(state: PlayerState, window: int) -> tuple[np.ndarra
     """Harmonic mean and minimum of the last `window` throughputs that exist; 0 where none does."""
     recent, exists = recent_throughputs_kbps(state, window)
     smallest = np.where(exists, recent, np.inf).min(axis=1)
-    return harmonic_mean_kbps(state, window), np.where(np.isfinite(smallest), smallest, 0.0)
+    return harmonic_mean_of(recent, exists), np.where(np.isfinite(smallest), smallest, 0.0)

@@ -94,11 +94,13 @@ def _validate(config: DqnConfig) -> None:
         "target_tau": 0.0 < config.target_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         "device": config.device in ("auto", "cpu", "cuda"),
-        "train_mbps_factors": bool(config.train_mbps_factors)
-        and all(f > 0 for f in config.train_mbps_factors),
-        "train_time_factors": bool(config.train_time_factors)
-        and all(f > 0 for f in config.train_time_factors),
+        "train_mbps_factors": _all_positive(config.train_mbps_factors),
+        "train_time_factors": _all_positive(config.train_time_factors),
     }
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise ValueError(f"invalid settings: {', '.join(bad)}")
+
+
+def _all_positive(factors: list[float]) -> bool:
+    return bool(factors) and all(factor > 0 for factor in factors)

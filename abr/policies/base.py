@@ -41,7 +41,11 @@ def recent_throughputs_kbps(state: PlayerState, window: int) -> tuple[np.ndarray
 
 def harmonic_mean_kbps(state: PlayerState, window: int = 5) -> np.ndarray:
     """Harmonic mean of the last `window` chunk throughputs that exist; 0 where none does. [N]"""
-    recent, valid = recent_throughputs_kbps(state, window)
+    return harmonic_mean_of(*recent_throughputs_kbps(state, window))
+
+
+def harmonic_mean_of(recent: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Harmonic mean over the `valid` entries of each row of `recent`; 0 where none is. [N]"""
     # A throughput so small that its reciprocal overflows gives inf here, so a harmonic mean of
     # 0 (the lowest rung): the right answer, not an error worth a warning.
     with np.errstate(over="ignore"):
