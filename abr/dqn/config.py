@@ -40,6 +40,9 @@ class DqnConfig:
     grad_clip: float = 10.0
     target_tau: float = 1.0  # 1.0: hard copies every target_update_every updates
     target_update_every: int = 1_000
+    # None: validate (and keep as best) the online network; else a Polyak average of the online
+    # weights, updated after every gradient update with this rate (0.001: about 1,000 updates)
+    eval_average_tau: float | None = None
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     # refinements
     double: bool = True
@@ -92,6 +95,7 @@ def _validate(config: DqnConfig) -> None:
         "learning_rate": config.learning_rate > 0,
         "learning_rate_end": config.learning_rate_end is None or config.learning_rate_end > 0,
         "target_tau": 0.0 < config.target_tau <= 1.0,
+        "eval_average_tau": config.eval_average_tau is None or 0.0 < config.eval_average_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         "device": config.device in ("auto", "cpu", "cuda"),
         "train_mbps_factors": _all_positive(config.train_mbps_factors),

@@ -5,7 +5,8 @@ Every iteration steps all sessions once (epsilon-greedy on the online network), 
 rewards into n-step transitions, stores them, and makes `updates_per_step` gradient updates
 (Huber loss weighted by importance weights, gradient clipping, Adam); the target network follows
 by hard copies every `target_update_every` updates or by Polyak averaging. Validation runs the
-greedy policy through the same bench code as the baselines, on held-out training traces.
+greedy policy through the same bench code as the baselines, on held-out training traces; the
+network it plays (and `best.pt` keeps) is the online one, or a Polyak average of its weights.
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def train(
 
     online_network = QNetwork(spec.dim, video.n_levels, config.hidden, config.dueling).to(device)
     target_network = copy.deepcopy(online_network)
+    # what validation plays and best.pt keeps: the online network, or an average of its weights
+    evaluated_network = (
+        online_network if config.eval_average_tau is None else copy.deepcopy(online_network)
+    )
     optimizer = torch.optim.Adam(online_network.parameters(), lr=config.learning_rate)
     replay: ReplayBuffer = (
         PrioritizedReplayBuffer(
@@ -132,7 +137,7 @@ def train(
         else ReplayBuffer(config.replay_capacity, spec.dim, device)
     )
     nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
-    greedy = GreedyQPolicy(online_network, spec, device)
+    greedy = GreedyQPolicy(evaluated_network, spec, device)
 
     mpc_val_qoe = run_policy(make_policy("mpc", config.qoe), val_traces, video, config.qoe)
     mpc_val_qoe_mean = mpc_val_qoe.aggregate()["mean_qoe"]
@@ -148,6 +153,7 @@ def train(
         saved = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
         online_network.load_state_dict(saved["online"])
         target_network.load_state_dict(saved["target"])
+        evaluated_network.load_state_dict(saved.get("evaluated", saved["online"]))
         optimizer.load_state_dict(saved["optimizer"])
         replay.load_state_dict(saved["replay"])
         nstep.load_state_dict(_as_numpy(saved["nstep"]))
@@ -199,6 +205,8 @@ def train(
                     polyak_update(online_network, target_network, config.target_tau)
                 elif updates % config.target_update_every == 0:
                     target_network.load_state_dict(online_network.state_dict())
+                if config.eval_average_tau is not None:
+                    polyak_update(online_network, evaluated_network, config.eval_average_tau)
 
         loss_value = float(loss)  # once a step, not once an update: each read waits for the GPU
         if on_progress is not None:
@@ -222,7 +230,7 @@ def train(
                 best_val_qoe = val_qoe
                 _save_atomic(
                     {
-                        "model": online_network.state_dict(),
+                        "model": evaluated_network.state_dict(),
                         "spec": spec.to_dict(),
                         "config": config.to_dict(),
                         "val_qoe": val_qoe,
@@ -247,6 +255,7 @@ def train(
                 {
                     "online": online_network.state_dict(),
                     "target": target_network.state_dict(),
+                    "evaluated": evaluated_network.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "replay": replay.state_dict(),
                     "nstep": _as_tensors(nstep.state_dict()),

@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
+from abr.dqn.networks import QNetwork  # noqa: E402
 from abr.dqn.train import (  # noqa: E402
     learning_rate,
     load_best_model,
@@ -17,6 +18,7 @@ from abr.dqn.train import (  # noqa: E402
     split_traces,
     train,
 )
+from abr.observation import ObservationSpec  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
 
 SMALL = dict(
@@ -144,16 +146,40 @@ def check_resume_is_exact(config, tmp_path) -> None:
         train(config, tmp_path / "killed", kill_after_1000)
     resumed = train(resume_config(tmp_path / "killed"), tmp_path / "killed", resume=True)
     assert (resumed.env_steps, resumed.updates) == (straight.env_steps, straight.updates)
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["online"]
-    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["online"]
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
+    for network in ("online", "evaluated"):
+        for name in a[network]:
+            torch.testing.assert_close(a[network][name], b[network][name], rtol=0, atol=0)
 
 
 def test_resume_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
     check_resume_is_exact(load_config(None, **SMALL), tmp_path)
     rows = (tmp_path / "killed" / "metrics.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["800", "1600"]
+
+
+def test_resume_with_an_averaged_network_is_exact_too(tmp_path):
+    check_resume_is_exact(load_config(None, **SMALL, eval_average_tau=0.05), tmp_path)
+
+
+def test_validation_plays_the_averaged_network_when_asked(tmp_path):
+    """With a tiny averaging rate the average hardly leaves the initial weights while the online
+    network moves: validation, best.pt and the checkpoint's copy are that average."""
+    config = load_config(None, **SMALL, eval_average_tau=1e-6, learning_rate=1e-3)
+    train(config, tmp_path / "run")
+    torch.manual_seed(config.seed)  # the same draws as train() makes for the online network
+    dim = ObservationSpec(n_levels=6, history_len=config.history_len).dim
+    initial = QNetwork(dim, 6, config.hidden, config.dueling).state_dict()
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["model"]
+    moved = max((saved["online"][k] - initial[k]).abs().max() for k in initial)
+    assert moved > 1e-2
+    for name in initial:
+        torch.testing.assert_close(saved["evaluated"][name], initial[name], rtol=0, atol=1e-4)
+        torch.testing.assert_close(best[name], initial[name], rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="invalid settings: eval_average_tau"):
+        load_config(None, eval_average_tau=0.0)
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
