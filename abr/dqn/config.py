@@ -23,6 +23,7 @@ class DqnConfig:
     n_sessions: int = 64
     history_len: int = 8
     robust_window: int = 0  # > 0: the observation adds robust throughput columns (observation.py)
+    throughput_clip: float = 4.0  # the observation clips throughputs at this x the top bitrate
     # schedule (environment steps are chunk downloads, summed over sessions)
     total_env_steps: int = 200_000
     learning_starts: int = 5_000
@@ -91,6 +92,7 @@ def _validate(config: DqnConfig) -> None:
         "batch_size": config.batch_size >= 1,
         "n_step": config.n_step >= 1,
         "robust_window": 0 <= config.robust_window <= config.history_len,
+        "throughput_clip": config.throughput_clip > 0,
         "gamma": 0.0 <= config.gamma <= 1.0,
         "learning_rate": config.learning_rate > 0,
         "learning_rate_end": config.learning_rate_end is None or config.learning_rate_end > 0,

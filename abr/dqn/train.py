@@ -115,6 +115,7 @@ def train(
         n_levels=video.n_levels,
         history_len=config.history_len,
         robust_window=config.robust_window,
+        throughput_clip=config.throughput_clip,
     )
     qoe = make_qoe(config.qoe, video.bitrates_kbps)
     sim_config = SimConfig(history_len=config.history_len)

@@ -19,11 +19,16 @@ from abr.video import load_video  # noqa: E402
 from tests.dqn.test_train import SMALL  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[0, 5], ids=["plain", "robust_columns"])
+@pytest.fixture(
+    scope="module",
+    params=[{}, {"robust_window": 5, "throughput_clip": 1.5}],
+    ids=["plain", "robust_columns_low_clip"],
+)
 def exported(tmp_path_factory, request):
-    """A small trained run and its ONNX model, without and with the robust observation columns."""
+    """A small trained run and its ONNX model: default observation, and one with the robust
+    columns and another throughput clip."""
     run_dir = tmp_path_factory.mktemp("export") / "run"
-    config = {**SMALL, "hidden": [128, 128], "robust_window": request.param}
+    config = {**SMALL, "hidden": [128, 128], **request.param}
     train(load_config(None, **config), run_dir)
     return run_dir, export_onnx(run_dir, run_dir / "model.onnx")
 
@@ -43,6 +48,7 @@ def test_export_writes_a_checked_graph_with_its_metadata(exported):
     assert meta["obs_spec"]["version"] == "abr-obs-v1" and meta["obs_spec"]["history_len"] == 8
     robust_window = meta["obs_spec"]["robust_window"]
     assert robust_window == checkpoint_config(run_dir)["robust_window"]
+    assert meta["obs_spec"]["throughput_clip"] == checkpoint_config(run_dir)["throughput_clip"]
     assert model.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 25 + 2 * bool(
         robust_window
     )
