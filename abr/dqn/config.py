@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from abr.dqn.validation import SCORES
+
 
 @dataclass(frozen=True)
 class DqnConfig:
@@ -55,6 +57,9 @@ class DqnConfig:
     replay_capacity: int = 200_000
     # bookkeeping
     val_every_env_steps: int = 20_000
+    # mean: mean QoE over all validation traces; worst_gain: the smallest gain over RobustMPC
+    # across validation folders (abr/dqn/validation.py)
+    val_score: str = "mean"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
 
@@ -100,6 +105,7 @@ def _validate(config: DqnConfig) -> None:
         "eval_average_tau": config.eval_average_tau is None or 0.0 < config.eval_average_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         "device": config.device in ("auto", "cpu", "cuda"),
+        "val_score": config.val_score in SCORES,
         "train_mbps_factors": _all_positive(config.train_mbps_factors),
         "train_time_factors": _all_positive(config.train_time_factors),
     }

@@ -33,12 +33,15 @@ from abr.dqn.nstep import NStepAccumulator
 from abr.dqn.policy import GreedyQPolicy
 from abr.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
 from abr.dqn.targets import linear_schedule, polyak_update, td_target
+from abr.dqn.validation import Validation
 from abr.observation import ObservationSpec, encode
 from abr.policies import make_policy
 from abr.qoe import make_qoe
 from abr.sim import BatchSimulator, SimConfig
 from abr.traces import Trace, load_traces, traces_digest
 from abr.video import Video, load_video
+
+HELD_OUT = "every 10th training trace"
 
 
 @dataclass
@@ -63,14 +66,14 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def split_traces(config: DqnConfig) -> tuple[list[Trace], list[Trace]]:
+def split_traces(config: DqnConfig) -> tuple[list[Trace], dict[str, list[Trace]]]:
     """Training traces (with their rescaled copies, if the config asks for them), and validation
-    traces as recorded (every 10th training trace when none are given)."""
+    traces as recorded, by folder (every 10th training trace when none are given)."""
     train = load_traces(config.traces)
     if config.val_traces:
-        val = load_traces(config.val_traces)
+        val = {folder: load_traces([folder]) for folder in config.val_traces}
     else:
-        val = train[::10]
+        val = {HELD_OUT: train[::10]}
         train = [t for i, t in enumerate(train) if i % 10]
     return augmented(train, config.train_mbps_factors, config.train_time_factors), val
 
@@ -109,7 +112,7 @@ def train(
     rng = np.random.default_rng(config.seed)
 
     video: Video = load_video(config.video)
-    train_traces, val_traces = split_traces(config)
+    train_traces, val_sets = split_traces(config)
     train_digest = traces_digest(load_traces(config.traces))
     spec = ObservationSpec(
         n_levels=video.n_levels,
@@ -140,8 +143,7 @@ def train(
     nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
     greedy = GreedyQPolicy(evaluated_network, spec, device)
 
-    mpc_val_qoe = run_policy(make_policy("mpc", config.qoe), val_traces, video, config.qoe)
-    mpc_val_qoe_mean = mpc_val_qoe.aggregate()["mean_qoe"]
+    validation = Validation.build(val_sets, video, config.qoe, config.val_score)
     best_val_qoe, seconds_to_beat_mpc = -np.inf, None
     env_steps = updates = 0
     loss = torch.tensor(float("nan"))  # the last update's loss, left on the device
@@ -225,7 +227,8 @@ def train(
         # ---- validate and checkpoint
         if env_steps >= next_validation or env_steps >= config.total_env_steps:
             next_validation += config.val_every_env_steps
-            val_qoe = run_policy(greedy, val_traces, video, config.qoe).aggregate()["mean_qoe"]
+            val_qoe_per_set = validation.qoe_per_set(greedy)
+            val_qoe = validation.score(val_qoe_per_set)
             wall_s = time.perf_counter() - start
             if val_qoe > best_val_qoe:
                 best_val_qoe = val_qoe
@@ -242,11 +245,14 @@ def train(
                     },
                     run_dir / "best.pt",
                 )
-            if seconds_to_beat_mpc is None and val_qoe > mpc_val_qoe_mean:
+            if seconds_to_beat_mpc is None and validation.beats_mpc(val_qoe):
                 seconds_to_beat_mpc = wall_s
             for name, value in (("val_qoe", val_qoe), ("loss", loss_value), ("epsilon", epsilon)):
                 scalars.add_scalar(name, value, env_steps)
             scalars.add_scalar("env_steps_per_s", env_steps / wall_s, env_steps)
+            if len(val_qoe_per_set) > 1:
+                for name, value in val_qoe_per_set.items():
+                    scalars.add_scalar(f"val_qoe_by_set/{name}", value, env_steps)
             scalars.flush()
             with open(metrics_path, "a", newline="") as metrics:
                 csv.writer(metrics).writerow(
@@ -279,7 +285,7 @@ def train(
     scalars.close()
     result_summary = TrainResult(
         float(best_val_qoe),
-        float(mpc_val_qoe_mean),
+        validation.mpc_score,
         seconds_to_beat_mpc,
         env_steps,
         updates,
@@ -287,7 +293,7 @@ def train(
         str(device),
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
-    write_validation_table(run_dir, val_traces, video, config.qoe, device)
+    write_validation_table(run_dir, validation.traces, video, config.qoe, device)
     return result_summary
 
 

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
 from abr.dqn.train import (  # noqa: E402
+    HELD_OUT,
     learning_rate,
     load_best_model,
     resume_config,
@@ -106,7 +107,8 @@ def test_only_training_traces_are_augmented():
     )
     augmented_train, same_val = split_traces(config)
     assert len(augmented_train) == 2 * len(train_traces)
-    assert [t.name for t in same_val] == [t.name for t in val_traces]
+    assert list(same_val) == list(val_traces) == [HELD_OUT]
+    assert [t.name for t in same_val[HELD_OUT]] == [t.name for t in val_traces[HELD_OUT]]
     assert {t.name for t in augmented_train} == {
         f"{t.name}@bw{f:g}t2" for t in train_traces for f in (0.5, 1.0)
     }

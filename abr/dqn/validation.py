@@ -1,0 +1,75 @@
+"""Validation during training: the greedy policy through the bench code path, scored one of two
+ways.
+
+- `mean`: the mean QoE over every validation trace (all folders together), as `abr bench` scores a
+  set. RobustMPC's mean on the same traces is the bar `seconds_to_beat_mpc` measures against.
+- `worst_gain`: per validation folder, the policy's mean QoE minus RobustMPC's on that folder; the
+  score is the smallest of these gains. It is above 0 only when the policy beats RobustMPC on every
+  folder, so the best model is the one that loses least where it does worst, and a mean that one
+  high-QoE folder dominates (4G traces score four times a DSL trace) cannot hide a loss elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from abr.bench import run_policy
+from abr.policies import Policy, make_policy
+from abr.traces import Trace
+from abr.video import Video
+
+SCORES = ("mean", "worst_gain")
+
+
+@dataclass(frozen=True)
+class Validation:
+    sets: dict[str, list[Trace]]  # folder -> its traces, in the order they are played
+    video: Video
+    qoe: str
+    score_kind: str
+    mpc_qoe: dict[str, float]  # RobustMPC's mean QoE per set
+    mpc_mean_qoe: float  # RobustMPC's mean QoE over all validation traces
+
+    @classmethod
+    def build(
+        cls, sets: dict[str, list[Trace]], video: Video, qoe: str, score_kind: str
+    ) -> Validation:
+        if score_kind not in SCORES:
+            raise ValueError(f"val_score must be one of {SCORES}, got {score_kind!r}")
+        if not sets or any(not traces for traces in sets.values()):
+            raise ValueError("validation needs at least one trace in every set")
+        partial = cls(sets, video, qoe, score_kind, {}, 0.0)
+        mpc_qoe = partial.qoe_per_set(make_policy("mpc", qoe))
+        mpc_mean_qoe = partial.mean_of(mpc_qoe)
+        return cls(sets, video, qoe, score_kind, mpc_qoe, mpc_mean_qoe)
+
+    @property
+    def traces(self) -> list[Trace]:
+        return [trace for traces in self.sets.values() for trace in traces]
+
+    @property
+    def mpc_score(self) -> float:
+        """RobustMPC's own score: the bar a run must pass to count as beating it."""
+        return self.mpc_mean_qoe if self.score_kind == "mean" else 0.0
+
+    def beats_mpc(self, score: float) -> bool:
+        return score > self.mpc_score
+
+    def qoe_per_set(self, policy: Policy) -> dict[str, float]:
+        """The policy's mean QoE on each set, from one batched replay of every trace."""
+        qoe = run_policy(policy, self.traces, self.video, self.qoe).qoe_per_trace
+        ends = np.cumsum([len(traces) for traces in self.sets.values()])
+        parts = np.split(qoe, ends[:-1])
+        return {name: float(part.mean()) for name, part in zip(self.sets, parts, strict=True)}
+
+    def mean_of(self, qoe_per_set: dict[str, float]) -> float:
+        """The mean over all traces, from the per-set means."""
+        sizes = [len(self.sets[name]) for name in qoe_per_set]
+        return float(np.average(list(qoe_per_set.values()), weights=sizes))
+
+    def score(self, qoe_per_set: dict[str, float]) -> float:
+        if self.score_kind == "mean":
+            return self.mean_of(qoe_per_set)
+        return min(qoe_per_set[name] - self.mpc_qoe[name] for name in self.sets)
