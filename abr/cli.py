@@ -262,6 +262,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     Console().print(_table(f"trained: {out}", result.to_dict()))
     table = json.loads((Path(out) / "validation_table.json").read_text())
     Console(width=140).print(_summary_table(f"validation traces, QoE {config.qoe}", table))
+    by_set_path = Path(out) / "validation_table_by_set.json"
+    if by_set_path.is_file():
+        for name, set_table in json.loads(by_set_path.read_text()).items():
+            Console(width=140).print(_summary_table(f"validation set {name}", set_table))
     if args.json:
         _print_json_last(result.to_dict())
 

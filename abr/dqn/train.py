@@ -35,7 +35,7 @@ from abr.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
 from abr.dqn.targets import linear_schedule, polyak_update, td_target
 from abr.dqn.validation import Validation
 from abr.observation import ObservationSpec, encode
-from abr.policies import make_policy
+from abr.policies import Policy, make_policy
 from abr.qoe import make_qoe
 from abr.sim import BatchSimulator, SimConfig
 from abr.traces import Trace, load_traces, traces_digest
@@ -293,7 +293,7 @@ def train(
         str(device),
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
-    write_validation_table(run_dir, validation.traces, video, config.qoe, device)
+    write_validation_table(run_dir, validation, device)
     return result_summary
 
 
@@ -307,16 +307,28 @@ def learning_rate(config: DqnConfig, env_steps: int) -> float:
 
 
 def write_validation_table(
-    run_dir: Path, val_traces: list[Trace], video: Video, qoe: str, device: torch.device
+    run_dir: Path, validation: Validation, device: torch.device
 ) -> dict[str, dict[str, float | None]]:
     """The best model beside BB, RB, BOLA and RobustMPC on the validation traces, through the
-    bench code path; saved as `validation_table.json`."""
+    bench code path; saved as `validation_table.json`, and with several validation folders also
+    one table per folder (`validation_table_by_set.json`)."""
     network, spec = load_best_model(run_dir / "best.pt", str(device))
-    runs = {"dqn": run_policy(GreedyQPolicy(network, spec, device), val_traces, video, qoe)}
-    for name in ("bb", "rb", "bola", "mpc"):
-        runs[name] = run_policy(make_policy(name, qoe), val_traces, video, qoe)
-    table = summarize_runs(runs)
+    policies: dict[str, Policy] = {"dqn": GreedyQPolicy(network, spec, device)}
+    policies |= {name: make_policy(name, validation.qoe) for name in ("bb", "rb", "bola", "mpc")}
+
+    def table_on(traces: list[Trace]) -> dict[str, dict[str, float | None]]:
+        return summarize_runs(
+            {
+                name: run_policy(policy, traces, validation.video, validation.qoe)
+                for name, policy in policies.items()
+            }
+        )
+
+    table = table_on(validation.traces)
     (run_dir / "validation_table.json").write_text(json.dumps(table, indent=1) + "\n")
+    if len(validation.sets) > 1:
+        by_set = {name: table_on(traces) for name, traces in validation.sets.items()}
+        (run_dir / "validation_table_by_set.json").write_text(json.dumps(by_set, indent=1) + "\n")
     return table
 
 

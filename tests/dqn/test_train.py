@@ -57,6 +57,7 @@ def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
     assert set(table) == {"dqn", "bb", "rb", "bola", "mpc"}
     assert table["dqn"]["mean_qoe"] == pytest.approx(result.best_val_qoe)
     assert table["mpc"]["mean_qoe"] == pytest.approx(result.mpc_val_qoe)
+    assert not (tmp_path / "run" / "validation_table_by_set.json").exists()  # one set only
 
 
 @pytest.mark.parametrize("refinements", [{}, {"double": False, "dueling": False, "per": False}])

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,12 @@ def test_a_run_scored_by_worst_gain_keeps_its_best_by_that_score(tmp_path):
     assert result.best_val_qoe == pytest.approx(max(scores))
     assert result.mpc_val_qoe == 0.0
     assert (result.seconds_to_beat_mpc is None) == (max(scores) <= 0.0)
+    by_set = json.loads((tmp_path / "run" / "validation_table_by_set.json").read_text())
+    assert list(by_set) == FOLDERS
+    for folder in FOLDERS:
+        assert set(by_set[folder]) == {"dqn", "bb", "rb", "bola", "mpc"}
+        assert by_set[folder]["bb"]["traces"] == len(sets[folder])
+        mpc = by_set[folder]["mpc"]["mean_qoe"]
+        assert mpc == pytest.approx(by_hand("mpc", sets[folder], load_video(None)))
+    gains = [by_set[f]["dqn"]["mean_qoe"] - by_set[f]["mpc"]["mean_qoe"] for f in FOLDERS]
+    assert result.best_val_qoe == pytest.approx(min(gains))  # the best model, scored again
