@@ -303,7 +303,9 @@ def cmd_export(args: argparse.Namespace) -> None:
         "env_steps": metadata.env_steps,
         "train_traces_digest": metadata.train_traces_digest,
     }
-    Console().print(_table(f"exported {args.source}", summary))
+    if metadata.ensemble_members:
+        summary["ensemble_members"] = len(metadata.ensemble_members)
+    Console().print(_table(f"exported {' '.join(args.source)}", summary))
     if args.json:
         _print_json_last(summary)
 
@@ -627,7 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     export = _command(sub, "export", "export a trained Q-network to ONNX (needs torch and onnx)")
-    export.add_argument("source", help="run folder (its best.pt) or a checkpoint file")
+    export.add_argument(
+        "source",
+        nargs="+",
+        help="run folder (its best.pt) or a checkpoint file; several: one ensemble (mean Q)",
+    )
     export.add_argument("--out", required=True, help="the .onnx file to write")
     _json_option(export)
     export.set_defaults(func=cmd_export)

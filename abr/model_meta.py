@@ -32,6 +32,9 @@ class ModelMetadata:
     code_version: str
     created_utc: str
     train_config: dict[str, Any] = field(default_factory=dict)
+    # an ensemble (mean Q of several networks): one entry per member (checkpoint, its validation
+    # QoE, env steps, seed); empty for a single network
+    ensemble_members: list[dict[str, Any]] = field(default_factory=list)
     format: str = MODEL_FORMAT
 
     @property

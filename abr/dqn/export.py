@@ -1,17 +1,22 @@
-"""`abr export`: a trained Q-network as an ONNX graph (input `obs` float32 [B, D], output `q`
-float32 [B, A], dynamic batch) with the model's metadata, checked and written atomically."""
+"""`abr export`: a trained Q-network, or an ensemble of several (the mean of their Q-values), as
+an ONNX graph (input `obs` float32 [B, D], output `q` float32 [B, A], dynamic batch) with the
+model's metadata, checked and written atomically."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
 import torch
 
 import abr
+from abr.dqn.networks import QEnsemble
 from abr.dqn.train import load_best_model
 from abr.model_meta import METADATA_KEY, ModelError, ModelMetadata
 from abr.observation import ObservationSpec
@@ -31,12 +36,26 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path) -> ModelMetadata:
-    """Export `checkpoint` (a run folder or a best.pt) to `out`; returns the metadata written."""
-    checkpoint = resolve_checkpoint(checkpoint)
-    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    network, spec = load_best_model(checkpoint)
-    metadata = _metadata(payload, spec, checkpoint)
+def export_onnx(sources: str | Path | Sequence[str | Path], out: str | Path) -> ModelMetadata:
+    """Export one checkpoint (a run folder or a best.pt), or several as an ensemble whose Q-values
+    are the mean of theirs, to `out`; returns the metadata written."""
+    given = [sources] if isinstance(sources, str | Path) else list(sources)
+    checkpoints = [resolve_checkpoint(source) for source in given]
+    if not checkpoints:
+        raise ModelError("nothing to export: give at least one run folder or checkpoint")
+    loaded = [load_best_model(checkpoint) for checkpoint in checkpoints]
+    payloads = [torch.load(c, map_location="cpu", weights_only=True) for c in checkpoints]
+    metadatas = [
+        _metadata(payload, spec, checkpoint)
+        for payload, (_, spec), checkpoint in zip(payloads, loaded, checkpoints, strict=True)
+    ]
+    network: torch.nn.Module
+    if len(checkpoints) == 1:
+        network, metadata = loaded[0][0], metadatas[0]
+    else:
+        network = QEnsemble([member for member, _ in loaded])
+        metadata = _ensemble_metadata(list(zip(checkpoints, metadatas, strict=True)))
+    spec = metadata.obs_spec
     network.eval()
     program = torch.onnx.export(
         network,
@@ -49,13 +68,48 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> ModelMetadata:
         verbose=False,
     )
     if program is None:
-        raise ModelError(f"{checkpoint}: torch.onnx.export produced no program")
+        raise ModelError(f"{checkpoints[0]}: torch.onnx.export produced no program")
     model = program.model_proto
     model.metadata_props.add(key=METADATA_KEY, value=metadata.to_json())
     model.producer_name = "abr"
     onnx.checker.check_model(model, full_check=True)
     _write_atomic(model.SerializeToString(), Path(out))
     return metadata
+
+
+def _ensemble_metadata(members: list[tuple[Path, ModelMetadata]]) -> ModelMetadata:
+    """The first member's metadata for what all members must share (observation, ladder, chunk
+    length, QoE); the members listed; env steps summed; no validation QoE of its own."""
+    first_checkpoint, first = members[0]
+    for checkpoint, member in members[1:]:
+        for name in ("obs_spec", "ladder_kbps", "chunk_s", "qoe"):
+            if getattr(member, name) != getattr(first, name):
+                raise ModelError(
+                    f"{checkpoint}: its {name} differs from {first_checkpoint}'s; "
+                    "the members of an ensemble must share it"
+                )
+    digests = sorted({member.train_traces_digest for _, member in members})
+    digest = digests[0] if len(digests) == 1 else _sha256("".join(digests))
+    return replace(
+        first,
+        train_traces=list(dict.fromkeys(t for _, m in members for t in m.train_traces)),
+        train_traces_digest=digest,
+        val_qoe=None,
+        env_steps=sum(member.env_steps for _, member in members),
+        ensemble_members=[
+            {
+                "checkpoint": str(checkpoint),
+                "val_qoe": member.val_qoe,
+                "env_steps": member.env_steps,
+                "seed": member.train_config.get("seed"),
+            }
+            for checkpoint, member in members
+        ],
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _metadata(payload: dict, spec: ObservationSpec, checkpoint: Path) -> ModelMetadata:

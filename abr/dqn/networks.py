@@ -37,3 +37,19 @@ class QNetwork(nn.Module):
             return self.q(features)
         advantage = self.advantage(features)  # [B, A]
         return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+class QEnsemble(nn.Module):
+    """Several Q-networks over the same observation as one: the mean of their Q-values. Seeds of
+    one setting disagree most where each is unsure; the mean decides there by majority of
+    confidence, and one member's mistake is diluted."""
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """[B, obs_dim] -> [B, n_actions]"""
+        return torch.stack([member(obs) for member in self.members]).mean(dim=0)

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -8,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from abr.bench import run_policy  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
-from abr.dqn.export import export_onnx  # noqa: E402
+from abr.dqn.export import _ensemble_metadata, export_onnx  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import load_best_model, train  # noqa: E402
 from abr.model_meta import METADATA_KEY, ModelError  # noqa: E402
@@ -59,6 +60,7 @@ def test_export_writes_a_checked_graph_with_its_metadata(exported):
     assert meta["env_steps"] == checkpoint["env_steps"]
     assert meta["code_version"] and meta["created_utc"].endswith("Z")
     assert metadata.train_traces_digest == meta["train_traces_digest"]
+    assert meta["ensemble_members"] == []
     assert not list(run_dir.glob(".model.onnx.*"))  # no temporary file left behind
 
 
@@ -99,6 +101,39 @@ def test_onnx_policy_bench_equals_torch_policy(exported, pensieve_test_traces):
     by_onnx = run_policy(OnnxPolicy(run_dir / "model.onnx"), pensieve_test_traces, video)
     np.testing.assert_array_equal(by_onnx.levels, by_torch.levels)
     assert by_onnx.aggregate()["mean_qoe"] == by_torch.aggregate()["mean_qoe"]
+
+
+def test_an_ensemble_exports_the_mean_of_its_members(exported, tmp_path, pensieve_test_traces):
+    run_dir, _ = exported
+    seed_1 = tmp_path / "seed_1"
+    train(load_config(None, **{**checkpoint_config(run_dir), "seed": 1}), seed_1)
+    metadata = export_onnx([run_dir, seed_1], tmp_path / "ensemble.onnx")
+    members = [load_best_model(run / "best.pt") for run in (run_dir, seed_1)]
+    obs = _real_observations(pensieve_test_traces[:20], load_video(None), members[0][1])
+    with torch.no_grad():
+        q_each = [network(torch.from_numpy(obs)).numpy() for network, _ in members]
+    assert np.abs(q_each[0] - q_each[1]).max() > 0.01  # two different networks
+    q_onnx = OnnxModel(tmp_path / "ensemble.onnx").q_values(obs)
+    np.testing.assert_allclose(q_onnx, (q_each[0] + q_each[1]) / 2, atol=1e-4, rtol=0)
+    assert [m["seed"] for m in metadata.ensemble_members] == [0, 1]
+    runs = (run_dir, seed_1)
+    assert [m["checkpoint"] for m in metadata.ensemble_members] == [
+        str(run / "best.pt") for run in runs
+    ]
+    env_steps = [torch.load(run / "best.pt", weights_only=True)["env_steps"] for run in runs]
+    assert metadata.val_qoe is None and metadata.env_steps == sum(env_steps)
+    assert OnnxModel(tmp_path / "ensemble.onnx").metadata == metadata
+
+
+def test_ensemble_members_must_share_observation_and_ladder(exported, tmp_path):
+    run_dir, metadata = exported
+    other_spec = replace(metadata.obs_spec, history_len=metadata.obs_spec.history_len - 1)
+    for changed in (
+        replace(metadata, obs_spec=other_spec),
+        replace(metadata, ladder_kbps=[kbps * 2 for kbps in metadata.ladder_kbps]),
+    ):
+        with pytest.raises(ModelError, match="the members of an ensemble must share it"):
+            _ensemble_metadata([(run_dir, metadata), (tmp_path / "other.pt", changed)])
 
 
 def test_export_of_a_missing_run_names_it(tmp_path):
