@@ -41,8 +41,7 @@ class QNetwork(nn.Module):
 
 class QEnsemble(nn.Module):
     """Several Q-networks over the same observation as one: the mean of their Q-values. Seeds of
-    one setting disagree most where each is unsure; the mean decides there by majority of
-    confidence, and one member's mistake is diluted."""
+    one setting make different mistakes, and the mean dilutes each one's."""
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()

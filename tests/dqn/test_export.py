@@ -107,19 +107,18 @@ def test_an_ensemble_exports_the_mean_of_its_members(exported, tmp_path, pensiev
     run_dir, _ = exported
     seed_1 = tmp_path / "seed_1"
     train(load_config(None, **{**checkpoint_config(run_dir), "seed": 1}), seed_1)
-    metadata = export_onnx([run_dir, seed_1], tmp_path / "ensemble.onnx")
-    members = [load_best_model(run / "best.pt") for run in (run_dir, seed_1)]
+    runs = (run_dir, seed_1)
+    metadata = export_onnx(runs, tmp_path / "ensemble.onnx")
+    members = [load_best_model(run / "best.pt") for run in runs]
     obs = _real_observations(pensieve_test_traces[:20], load_video(None), members[0][1])
     with torch.no_grad():
         q_each = [network(torch.from_numpy(obs)).numpy() for network, _ in members]
     assert np.abs(q_each[0] - q_each[1]).max() > 0.01  # two different networks
     q_onnx = OnnxModel(tmp_path / "ensemble.onnx").q_values(obs)
     np.testing.assert_allclose(q_onnx, (q_each[0] + q_each[1]) / 2, atol=1e-4, rtol=0)
-    assert [m["seed"] for m in metadata.ensemble_members] == [0, 1]
-    runs = (run_dir, seed_1)
-    assert [m["checkpoint"] for m in metadata.ensemble_members] == [
-        str(run / "best.pt") for run in runs
-    ]
+    listed = metadata.ensemble_members
+    assert [m["checkpoint"] for m in listed] == [str(run / "best.pt") for run in runs]
+    assert [m["seed"] for m in listed] == [0, 1]
     env_steps = [torch.load(run / "best.pt", weights_only=True)["env_steps"] for run in runs]
     assert metadata.val_qoe is None and metadata.env_steps == sum(env_steps)
     assert OnnxModel(tmp_path / "ensemble.onnx").metadata == metadata

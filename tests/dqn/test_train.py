@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,12 @@ def test_config_errors_name_the_setting(tmp_path):
     assert config.n_sessions == 4 and config.per is False
     with pytest.raises(ValueError, match="invalid settings: train_time_factors"):
         load_config(None, train_time_factors=[1.0, 0.0])
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    config = load_config(path)
+    assert config.traces and config.total_env_steps > 0
 
 
 def test_learning_rate_is_annealed_when_asked(tmp_path):
