@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from abr.dqn.validation import SCORES
+from abr.observation import ObservationSpec
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class DqnConfig:
     n_sessions: int = 64
     history_len: int = 8
     robust_window: int = 0  # > 0: the observation adds robust throughput columns (observation.py)
-    throughput_clip: float = 4.0  # the observation clips throughputs at this x the top bitrate
+    # the observation clips throughputs at this x the top bitrate
+    throughput_clip: float = ObservationSpec.throughput_clip
     # schedule (environment steps are chunk downloads, summed over sessions)
     total_env_steps: int = 200_000
     learning_starts: int = 5_000

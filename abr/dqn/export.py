@@ -17,7 +17,7 @@ import torch
 
 import abr
 from abr.dqn.networks import QEnsemble
-from abr.dqn.train import load_best_model
+from abr.dqn.train import network_from_payload
 from abr.model_meta import METADATA_KEY, ModelError, ModelMetadata
 from abr.observation import ObservationSpec
 from abr.traces import load_traces, traces_digest
@@ -43,8 +43,8 @@ def export_onnx(sources: str | Path | Sequence[str | Path], out: str | Path) -> 
     checkpoints = [resolve_checkpoint(source) for source in given]
     if not checkpoints:
         raise ModelError("nothing to export: give at least one run folder or checkpoint")
-    loaded = [load_best_model(checkpoint) for checkpoint in checkpoints]
     payloads = [torch.load(c, map_location="cpu", weights_only=True) for c in checkpoints]
+    loaded = [network_from_payload(payload) for payload in payloads]
     metadatas = [
         _metadata(payload, spec, checkpoint)
         for payload, (_, spec), checkpoint in zip(payloads, loaded, checkpoints, strict=True)

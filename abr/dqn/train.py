@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -389,6 +390,13 @@ def _save_atomic(payload: dict[str, object], path: Path) -> None:
 
 def load_best_model(path: str | Path, device: str = "cpu") -> tuple[QNetwork, ObservationSpec]:
     payload = torch.load(path, map_location=device, weights_only=True)
+    return network_from_payload(payload, device)
+
+
+def network_from_payload(
+    payload: dict[str, Any], device: str = "cpu"
+) -> tuple[QNetwork, ObservationSpec]:
+    """The Q-network and observation spec of a loaded best.pt."""
     spec = ObservationSpec.from_dict(payload["spec"])
     config = payload["config"]
     network = QNetwork(spec.dim, spec.n_levels, config["hidden"], config["dueling"])

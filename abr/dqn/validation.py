@@ -30,7 +30,6 @@ class Validation:
     qoe: str
     score_kind: str
     mpc_qoe: dict[str, float]  # RobustMPC's mean QoE per set
-    mpc_mean_qoe: float  # RobustMPC's mean QoE over all validation traces
 
     @classmethod
     def build(
@@ -40,29 +39,24 @@ class Validation:
             raise ValueError(f"val_score must be one of {SCORES}, got {score_kind!r}")
         if not sets or any(not traces for traces in sets.values()):
             raise ValueError("validation needs at least one trace in every set")
-        partial = cls(sets, video, qoe, score_kind, {}, 0.0)
-        mpc_qoe = partial.qoe_per_set(make_policy("mpc", qoe))
-        mpc_mean_qoe = partial.mean_of(mpc_qoe)
-        return cls(sets, video, qoe, score_kind, mpc_qoe, mpc_mean_qoe)
+        mpc_qoe = _qoe_per_set(make_policy("mpc", qoe), sets, video, qoe)
+        return cls(sets, video, qoe, score_kind, mpc_qoe)
 
     @property
     def traces(self) -> list[Trace]:
-        return [trace for traces in self.sets.values() for trace in traces]
+        return _all_traces(self.sets)
 
     @property
     def mpc_score(self) -> float:
         """RobustMPC's own score: the bar a run must pass to count as beating it."""
-        return self.mpc_mean_qoe if self.score_kind == "mean" else 0.0
+        return self.mean_of(self.mpc_qoe) if self.score_kind == "mean" else 0.0
 
     def beats_mpc(self, score: float) -> bool:
         return score > self.mpc_score
 
     def qoe_per_set(self, policy: Policy) -> dict[str, float]:
         """The policy's mean QoE on each set, from one batched replay of every trace."""
-        qoe = run_policy(policy, self.traces, self.video, self.qoe).qoe_per_trace
-        ends = np.cumsum([len(traces) for traces in self.sets.values()])
-        parts = np.split(qoe, ends[:-1])
-        return {name: float(part.mean()) for name, part in zip(self.sets, parts, strict=True)}
+        return _qoe_per_set(policy, self.sets, self.video, self.qoe)
 
     def mean_of(self, qoe_per_set: dict[str, float]) -> float:
         """The mean over all traces, from the per-set means."""
@@ -73,3 +67,16 @@ class Validation:
         if self.score_kind == "mean":
             return self.mean_of(qoe_per_set)
         return min(qoe_per_set[name] - self.mpc_qoe[name] for name in self.sets)
+
+
+def _all_traces(sets: dict[str, list[Trace]]) -> list[Trace]:
+    return [trace for traces in sets.values() for trace in traces]
+
+
+def _qoe_per_set(
+    policy: Policy, sets: dict[str, list[Trace]], video: Video, qoe: str
+) -> dict[str, float]:
+    per_trace = run_policy(policy, _all_traces(sets), video, qoe).qoe_per_trace
+    ends = np.cumsum([len(traces) for traces in sets.values()])
+    parts = np.split(per_trace, ends[:-1])
+    return {name: float(part.mean()) for name, part in zip(sets, parts, strict=True)}
