@@ -83,6 +83,8 @@ def test_config_errors_name_the_setting(tmp_path):
     assert config.n_sessions == 4 and config.per is False
     with pytest.raises(ValueError, match="invalid settings: train_time_factors"):
         load_config(None, train_time_factors=[1.0, 0.0])
+    with pytest.raises(ValueError, match="invalid settings: throughput_clip"):
+        load_config(None, throughput_clip=0.0)
 
 
 @pytest.mark.parametrize("path", sorted(Path("configs").glob("*.toml")), ids=lambda p: p.name)

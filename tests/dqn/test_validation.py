@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
+event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+EventAccumulator = event_accumulator.EventAccumulator
 
 from abr.bench import run_policy  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
@@ -86,3 +88,8 @@ def test_a_run_scored_by_worst_gain_keeps_its_best_by_that_score(tmp_path):
         assert mpc == pytest.approx(by_hand("mpc", sets[folder], load_video(None)))
     gains = [by_set[f]["dqn"]["mean_qoe"] - by_set[f]["mpc"]["mean_qoe"] for f in FOLDERS]
     assert result.best_val_qoe == pytest.approx(min(gains))  # the best model, scored again
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    tags = sorted(tag for tag in events.Tags()["scalars"] if tag.startswith("val_qoe_by_set/"))
+    assert tags == sorted(f"val_qoe_by_set/{folder}" for folder in FOLDERS)
+    assert all(len(events.Scalars(tag)) == len(rows) for tag in tags)  # one per validation
