@@ -410,6 +410,29 @@ def cmd_loadtest(args: argparse.Namespace) -> None:
         _print_json_last(result)
 
 
+def cmd_bench_service(args: argparse.Namespace) -> None:
+    from abr.bench_service import bench_service
+
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    rows = bench_service(args.rounds, args.duration, modes, batch_size=args.batch_size)
+    table = Table(title="the service beside a bare uvicorn app, alternating (one run)")
+    for column in ("round", "mode", "server", "decisions/s", "p50 ms", "p99 ms", "errors", "ratio"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        ratio = row.get("ratio")
+        table.add_row(
+            *(str(row[c]) for c in ("round", "mode", "server")),
+            f"{row['decisions_per_s']:,.0f}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            str(row["errors"]),
+            f"{ratio:.2f}" if isinstance(ratio, float) else "",
+        )
+    Console().print(table)
+    if args.json:
+        _print_json_last({"rows": rows})
+
+
 def cmd_replay(args: argparse.Namespace) -> None:
     import numpy as np
     from rich.progress import Progress
@@ -674,6 +697,16 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--server-pid", type=int, help="report this process's RSS before and after")
     _json_option(load)
     load.set_defaults(func=cmd_loadtest)
+
+    bench_service = _command(
+        sub, "bench-service", "service speed beside a bare uvicorn app, both started here"
+    )
+    bench_service.add_argument("--rounds", type=int, default=3)
+    bench_service.add_argument("--duration", type=float, default=8.0, help="seconds per load")
+    bench_service.add_argument("--modes", default="chunks,columns", help="chunks and/or columns")
+    bench_service.add_argument("--batch-size", type=int, default=1024, help="columns: players")
+    _json_option(bench_service)
+    bench_service.set_defaults(func=cmd_bench_service)
 
     replay_cmd = _command(
         sub, "replay", "virtual players: replay traces against a running service over HTTP"

@@ -1,0 +1,159 @@
+"""`abr bench-service`: the service's speed beside the floor of this machine, in one run.
+
+This machine's speed changes from day to day (other tenants), so a decisions/s figure alone
+does not say whether the service got faster or the machine did. This benchmark starts two real
+uvicorn servers on local ports, with the same uvicorn settings as `abr serve`:
+- the service (`service.app:create_app`), and
+- `bare_app` below: the same routes answered with a fixed JSON body, no parsing, no state, no
+  model — what uvicorn and the load client alone cost on this machine,
+then drives both with `abr loadtest`'s client, alternating, round after round, and reports each
+round's figures and the service's share of the bare server's rate (`ratio`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from abr.browser import free_port
+from abr.loadtest import loadtest
+
+Message = MutableMapping[str, Any]
+
+MODES = ("chunks", "columns")
+_SESSION_ANSWER = {
+    "session_id": "bare",
+    "level": 1,
+    "bitrate_kbps": 750.0,
+    "policy": "dqn",
+    "model_version": "bare",
+    "fallback": False,
+    "chunk_index": 0,
+    "done": False,
+}
+
+
+def _answer_for(path: str, batch_size: int) -> bytes:
+    if path.endswith("/columns") or path.endswith("/batch"):
+        levels = [1] * batch_size
+        answer: dict[str, object] = {
+            "levels": levels,
+            "bitrates_kbps": [750.0] * batch_size,
+            "policy": "dqn",
+            "model_version": "bare",
+            "fallback": False,
+        }
+        return json.dumps(answer).encode()
+    return json.dumps(_SESSION_ANSWER).encode()
+
+
+class BareApp:
+    """Reads each request's body whole and answers a fixed JSON of the service's shape."""
+
+    def __init__(self, batch_size: int = 1024) -> None:
+        self.answers: dict[str, bytes] = {}
+        self.batch_size = batch_size
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        path = scope["path"]
+        body = self.answers.get(path) or self.answers.setdefault(
+            path, _answer_for(path, self.batch_size)
+        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+bare_app = BareApp()
+
+
+@contextmanager
+def running_server(target: list[str], timeout_s: float = 60.0) -> Iterator[tuple[str, int]]:
+    """A real uvicorn server on a free local port, for `target` (uvicorn's app arguments):
+    (its URL, its process id); stopped on exit."""
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "uvicorn", *target),
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, url, timeout_s)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"the server stopped at start-up: {error.strip()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}: no answer to /healthz after {timeout_s:.0f} s")
+
+
+def bench_service(
+    rounds: int = 3,
+    duration_s: float = 8.0,
+    modes: tuple[str, ...] = MODES,
+    chunk_connections: int = 16,
+    batch_connections: int = 4,
+    batch_size: int = 1024,
+) -> list[dict[str, object]]:
+    """One row per (round, mode, server): decisions/s, p50/p99 ms, errors; rows of the service
+    also hold `ratio`, its decisions/s over the bare server's in the same round."""
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"modes: {sorted(unknown)} unknown; choose from {', '.join(MODES)}")
+    service = ["service.app:create_app", "--factory"]
+    bare = ["abr.bench_service:bare_app"]
+    rows: list[dict[str, object]] = []
+    with running_server(service) as (service_url, _), running_server(bare) as (bare_url, _):
+        for round_index in range(rounds):
+            for mode in modes:
+                connections = chunk_connections if mode == "chunks" else batch_connections
+                by_server = {}
+                for server, url in (("bare", bare_url), ("service", service_url)):
+                    result = loadtest(
+                        server=url,
+                        connections=connections,
+                        duration_s=duration_s,
+                        mode=mode,
+                        batch_size=batch_size,
+                    )
+                    by_server[server] = {
+                        "round": round_index + 1,
+                        "mode": mode,
+                        "server": server,
+                        "connections": connections,
+                        **result.summary(),
+                    }
+                bare_rate = float(by_server["bare"]["decisions_per_s"])  # type: ignore[arg-type]
+                service_rate = float(by_server["service"]["decisions_per_s"])  # type: ignore[arg-type]
+                by_server["service"]["ratio"] = service_rate / bare_rate if bare_rate else None
+                rows.extend(by_server.values())
+    return rows
