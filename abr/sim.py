@@ -98,6 +98,8 @@ class BatchSimulator:
         self.n_sessions = n_sessions
         self.mode: Mode = mode
         self.rng = np.random.default_rng(seed)
+        # training: the probability of each trace for a new session (None: uniform)
+        self.trace_weights: np.ndarray | None = None
         n, h = n_sessions, self.config.history_len
         self.trace = np.zeros(n, dtype=np.int64)
         # flat index (into the trace table) of the sample whose interval holds the clock
@@ -121,7 +123,8 @@ class BatchSimulator:
         """Start sessions again: all, or those in `mask` (bool [N]).
 
         Evaluation: session i plays trace `trace_indices[i]` (default i mod T) from time_s[0].
-        Training: a random trace from a random sample, drawn from the simulator's generator.
+        Training: a random trace (uniform, or by `trace_weights`) from a random sample, drawn
+        from the simulator's generator.
         """
         sessions = np.arange(self.n_sessions) if mask is None else np.flatnonzero(mask)
         if len(sessions) == 0:
@@ -136,7 +139,10 @@ class BatchSimulator:
                 raise ValueError(f"trace_indices must lie in [0, {table.n_traces})")
             start = np.ones(len(sessions), dtype=np.int64)
         else:
-            chosen = self.rng.integers(0, table.n_traces, size=len(sessions))
+            if self.trace_weights is None:
+                chosen = self.rng.integers(0, table.n_traces, size=len(sessions))
+            else:
+                chosen = self.rng.choice(table.n_traces, size=len(sessions), p=self.trace_weights)
             start = self.rng.integers(1, table.lengths[chosen])
         self.trace[sessions] = chosen
         self.ptr[sessions] = table.offsets[chosen] + start
@@ -147,6 +153,17 @@ class BatchSimulator:
         self._throughput_ring_kbps[:, sessions] = 0.0
         self._delay_ring_s[:, sessions] = 0.0
         self.history_count[sessions] = 0
+
+    def set_trace_weights(self, weights: np.ndarray | None) -> None:
+        """How training sessions draw their traces from now on: probabilities, one per trace
+        (None: uniform). Sessions already playing keep their trace."""
+        if weights is not None:
+            weights = np.array(weights, dtype=np.float64)
+            n = self.table.n_traces
+            # within numpy's own tolerance for `choice`; kept as given, so a resume is exact
+            if weights.shape != (n,) or np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-8:
+                raise ValueError(f"trace_weights must be {n} non-negative numbers summing to 1")
+        self.trace_weights = weights
 
     def load_state(
         self,
@@ -191,6 +208,8 @@ class BatchSimulator:
         state: dict[str, object] = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
         state["ring_pos"] = self._ring_pos
         state["rng"] = self.rng.bit_generator.state
+        if self.trace_weights is not None:
+            state["trace_weights"] = self.trace_weights.copy()
         return state
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -201,6 +220,8 @@ class BatchSimulator:
             setattr(self, name, value.astype(getattr(self, name).dtype))
         self._ring_pos = int(state["ring_pos"])  # type: ignore[call-overload]
         self.rng.bit_generator.state = state["rng"]  # type: ignore[assignment]
+        weights = state.get("trace_weights")
+        self.set_trace_weights(None if weights is None else np.asarray(weights))
 
     # ---------------------------------------------------------------- step
     def step(self, levels: np.ndarray) -> StepResult:

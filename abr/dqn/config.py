@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from abr.dqn.curriculum import CURRICULA
 from abr.dqn.validation import SCORES
 from abr.observation import ObservationSpec
 
@@ -58,6 +59,11 @@ class DqnConfig:
     per_eps: float = 1e-3
     replay_capacity: int = 200_000
     # bookkeeping
+    # none: new sessions draw training traces uniformly; mpc_gap: more often the traces where
+    # the policy trails RobustMPC (abr/dqn/curriculum.py), redrawn every so many env steps
+    curriculum: str = "none"
+    curriculum_floor: float = 0.5  # share of uniform draws under mpc_gap
+    curriculum_every_env_steps: int = 100_000
     val_every_env_steps: int = 20_000
     # mean: mean QoE over all validation traces; worst_gain: the smallest gain over RobustMPC
     # across validation folders (abr/dqn/validation.py)
@@ -108,6 +114,9 @@ def _validate(config: DqnConfig) -> None:
         "replay_capacity": config.replay_capacity >= config.batch_size,
         "device": config.device in ("auto", "cpu", "cuda"),
         "val_score": config.val_score in SCORES,
+        "curriculum": config.curriculum in CURRICULA,
+        "curriculum_floor": 0.0 <= config.curriculum_floor <= 1.0,
+        "curriculum_every_env_steps": config.curriculum_every_env_steps >= 1,
         "train_mbps_factors": _all_positive(config.train_mbps_factors),
         "train_time_factors": _all_positive(config.train_time_factors),
     }

@@ -29,6 +29,7 @@ from abr.augment import augmented
 from abr.bench import run_policy
 from abr.bench_report import summarize_runs
 from abr.dqn.config import DqnConfig
+from abr.dqn.curriculum import MpcGapCurriculum
 from abr.dqn.networks import QNetwork
 from abr.dqn.nstep import NStepAccumulator
 from abr.dqn.policy import GreedyQPolicy
@@ -143,6 +144,11 @@ def train(
     )
     nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
     greedy = GreedyQPolicy(evaluated_network, spec, device)
+    curriculum = (
+        MpcGapCurriculum.build(train_traces, video, config.qoe, config.curriculum_floor)
+        if config.curriculum == "mpc_gap"
+        else None
+    )
 
     validation = Validation.build(val_sets, video, config.qoe, config.val_score)
     best_val_qoe, seconds_to_beat_mpc = -np.inf, None
@@ -153,6 +159,7 @@ def train(
     scalars = SummaryWriter(str(run_dir / "tensorboard"))
     obs = encode(sim.player_state(), spec)  # [N, D]
     next_validation = config.val_every_env_steps
+    next_curriculum = config.curriculum_every_env_steps
     if resume:
         saved = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
         online_network.load_state_dict(saved["online"])
@@ -167,6 +174,7 @@ def train(
         obs = saved["obs"].cpu().numpy()
         env_steps, updates = saved["env_steps"], saved["updates"]
         next_validation = saved["next_validation"]
+        next_curriculum = saved.get("next_curriculum", next_curriculum)
         best_val_qoe, seconds_to_beat_mpc = saved["best_val_qoe"], saved["seconds_to_beat_mpc"]
         loss, val_qoe = torch.tensor(saved["loss"]), saved["val_qoe"]
         start -= saved["wall_s"]
@@ -225,6 +233,13 @@ def train(
                 }
             )
 
+        # ---- redraw the curriculum (before the checkpoint below, which must hold its result)
+        if curriculum is not None and env_steps >= next_curriculum:
+            next_curriculum += config.curriculum_every_env_steps
+            weights = curriculum.weights(GreedyQPolicy(online_network, spec, device))
+            sim.set_trace_weights(weights)
+            scalars.add_scalar("curriculum_effective_traces", 1.0 / np.sum(weights**2), env_steps)
+
         # ---- validate and checkpoint
         if env_steps >= next_validation or env_steps >= config.total_env_steps:
             next_validation += config.val_every_env_steps
@@ -274,6 +289,7 @@ def train(
                     "env_steps": env_steps,
                     "updates": updates,
                     "next_validation": next_validation,
+                    "next_curriculum": next_curriculum,
                     "best_val_qoe": best_val_qoe,
                     "seconds_to_beat_mpc": seconds_to_beat_mpc,
                     "loss": loss_value,
