@@ -58,12 +58,12 @@ class DqnConfig:
     per_beta_start: float = 0.4
     per_eps: float = 1e-3
     replay_capacity: int = 200_000
-    # bookkeeping
     # none: new sessions draw training traces uniformly; mpc_gap: more often the traces where
     # the policy trails RobustMPC (abr/dqn/curriculum.py), redrawn every so many env steps
     curriculum: str = "none"
     curriculum_floor: float = 0.5  # share of uniform draws under mpc_gap
     curriculum_every_env_steps: int = 100_000
+    # bookkeeping
     val_every_env_steps: int = 20_000
     # mean: mean QoE over all validation traces; worst_gain: the smallest gain over RobustMPC
     # across validation folders (abr/dqn/validation.py)
