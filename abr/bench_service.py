@@ -13,6 +13,7 @@ round's figures and the service's share of the bare server's rate (`ratio`).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,8 @@ from abr.loadtest import loadtest
 Message = MutableMapping[str, Any]
 
 MODES = ("chunks", "columns")
+# how many players the bare app's batch answers hold (the server is another process)
+BATCH_SIZE_VARIABLE = "ABR_BENCH_BATCH_SIZE"
 _SESSION_ANSWER = {
     "session_id": "bare",
     "level": 1,
@@ -40,7 +43,7 @@ _SESSION_ANSWER = {
 
 
 def _answer_for(path: str, batch_size: int) -> bytes:
-    if path.endswith("/columns") or path.endswith("/batch"):
+    if path.endswith("/columns"):
         levels = [1] * batch_size
         answer: dict[str, object] = {
             "levels": levels,
@@ -80,19 +83,26 @@ class BareApp:
         await send({"type": "http.response.body", "body": body})
 
 
-bare_app = BareApp()
+bare_app = BareApp(int(os.environ.get(BATCH_SIZE_VARIABLE, "1024")))
 
 
 @contextmanager
-def running_server(target: list[str], timeout_s: float = 60.0) -> Iterator[tuple[str, int]]:
-    """A real uvicorn server on a free local port, for `target` (uvicorn's app arguments):
-    (its URL, its process id); stopped on exit."""
+def running_server(
+    target: list[str], env: dict[str, str] | None = None, timeout_s: float = 60.0
+) -> Iterator[tuple[str, int]]:
+    """A real uvicorn server on a free local port, for `target` (uvicorn's app arguments), with
+    `env` added to its environment: (its URL, its process id); stopped on exit."""
     port = free_port()
     command = [
         *(sys.executable, "-m", "uvicorn", *target),
         *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(process, url, timeout_s)
@@ -132,7 +142,11 @@ def bench_service(
     service = ["service.app:create_app", "--factory"]
     bare = ["abr.bench_service:bare_app"]
     rows: list[dict[str, object]] = []
-    with running_server(service) as (service_url, _), running_server(bare) as (bare_url, _):
+    bare_env = {BATCH_SIZE_VARIABLE: str(batch_size)}
+    with (
+        running_server(service) as (service_url, _),
+        running_server(bare, bare_env) as (bare_url, _),
+    ):
         for round_index in range(rounds):
             for mode in modes:
                 connections = chunk_connections if mode == "chunks" else batch_connections

@@ -2,9 +2,10 @@
 
 import asyncio
 
+import httpx
 import pytest
 
-from abr.bench_service import BareApp, bench_service
+from abr.bench_service import BATCH_SIZE_VARIABLE, BareApp, bench_service, running_server
 from tests.conftest import abr, last_json
 
 
@@ -40,6 +41,13 @@ def test_bare_app_reads_the_body_and_answers_the_service_shape():
     asyncio.run(app({"type": "http", "path": "/v1/decide/columns"}, receive, send))
     assert not messages  # the whole body was read
     assert sent[0]["status"] == 200 and b'"levels": [1, 1, 1]' in sent[1]["body"]
+
+
+def test_the_bare_server_answers_batches_of_the_size_it_is_told():
+    target = ["abr.bench_service:bare_app"]
+    with running_server(target, {BATCH_SIZE_VARIABLE: "64"}) as (url, _):
+        answer = httpx.post(f"{url}/v1/decide/columns", content=b"{}").json()
+    assert len(answer["levels"]) == len(answer["bitrates_kbps"]) == 64
 
 
 def test_cli_prints_the_rows_as_json():
