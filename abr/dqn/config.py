@@ -10,6 +10,7 @@ from typing import Any
 from abr.dqn.curriculum import CURRICULA
 from abr.dqn.validation import SCORES
 from abr.observation import ObservationSpec
+from abr.sim import SimConfig
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class DqnConfig:
     train_time_factors: list[float] = field(default_factory=lambda: [1.0])
     # environment
     n_sessions: int = 64
+    # 1..8: validation (the bench), `abr bench` and the service keep the simulator's 8 chunks of
+    # history, and a model reads the last history_len of them
     history_len: int = 8
     robust_window: int = 0  # > 0: the observation adds robust throughput columns (observation.py)
     # the observation clips throughputs at this x the top bitrate
@@ -104,6 +107,7 @@ def _validate(config: DqnConfig) -> None:
         "total_env_steps": config.total_env_steps >= 1,
         "batch_size": config.batch_size >= 1,
         "n_step": config.n_step >= 1,
+        "history_len": 1 <= config.history_len <= SimConfig().history_len,
         "robust_window": 0 <= config.robust_window <= config.history_len,
         "throughput_clip": config.throughput_clip > 0,
         "gamma": 0.0 <= config.gamma <= 1.0,

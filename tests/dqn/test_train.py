@@ -91,6 +91,17 @@ def test_config_errors_name_the_setting(tmp_path):
         load_config(None, throughput_clip=0.0)
 
 
+def test_a_shorter_history_trains_and_validates_and_a_longer_one_is_refused(tmp_path):
+    """The bench, validation and the service keep 8 chunks of history: a model may read fewer
+    (here 4, through a whole run with validation), not more."""
+    result = train(load_config(None, **SMALL, history_len=4, robust_window=3), tmp_path / "run")
+    network, spec = load_best_model(tmp_path / "run" / "best.pt")
+    assert spec.history_len == 4 and network.obs_dim == spec.dim == 3 + 2 * 4 + 6 + 2
+    assert math.isfinite(result.best_val_qoe)
+    with pytest.raises(ValueError, match="invalid settings: history_len"):
+        load_config(None, history_len=16)
+
+
 @pytest.mark.parametrize("path", sorted(Path("configs").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_config_loads(path):
     config = load_config(path)
