@@ -42,26 +42,23 @@ _SESSION_ANSWER = {
 }
 
 
-def _answer_for(path: str, batch_size: int) -> bytes:
-    if path.endswith("/columns"):
-        levels = [1] * batch_size
-        answer: dict[str, object] = {
-            "levels": levels,
-            "bitrates_kbps": [750.0] * batch_size,
-            "policy": "dqn",
-            "model_version": "bare",
-            "fallback": False,
-        }
-        return json.dumps(answer).encode()
-    return json.dumps(_SESSION_ANSWER).encode()
+def _columns_answer(batch_size: int) -> dict[str, object]:
+    return {
+        "levels": [1] * batch_size,
+        "bitrates_kbps": [750.0] * batch_size,
+        "policy": "dqn",
+        "model_version": "bare",
+        "fallback": False,
+    }
 
 
 class BareApp:
-    """Reads each request's body whole and answers a fixed JSON of the service's shape."""
+    """Reads each request's body whole and answers a fixed JSON of the service's shape: a batch
+    decision of `batch_size` players on column requests, a session's decision on the others."""
 
     def __init__(self, batch_size: int = 1024) -> None:
-        self.answers: dict[str, bytes] = {}
-        self.batch_size = batch_size
+        self.columns_body = json.dumps(_columns_answer(batch_size)).encode()
+        self.session_body = json.dumps(_SESSION_ANSWER).encode()
 
     async def __call__(
         self,
@@ -74,10 +71,7 @@ class BareApp:
         more = True
         while more:
             more = (await receive()).get("more_body", False)
-        path = scope["path"]
-        body = self.answers.get(path) or self.answers.setdefault(
-            path, _answer_for(path, self.batch_size)
-        )
+        body = self.columns_body if scope["path"].endswith("/columns") else self.session_body
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
