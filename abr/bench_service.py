@@ -99,19 +99,22 @@ def running_server(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, url, timeout_s)
+        wait_until_up(process, url, timeout_s)
         yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], url: str, timeout_s: float) -> None:
+def wait_until_up(process: subprocess.Popen[bytes], url: str, timeout_s: float = 60.0) -> None:
+    """Until the server `process` answers `url`/healthz; a RuntimeError with the end of its
+    output (its piped stderr, or stdout) if it stops first or stays silent for `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"the server stopped at start-up: {error.strip()[-2000:]}")
+            pipe = process.stderr or process.stdout
+            output = pipe.read().decode() if pipe else ""
+            raise RuntimeError(f"the server stopped at start-up: {output.strip()[-2000:]}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=1):
                 return

@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from abr.bench_service import wait_until_up
 from abr.browser import free_port
 from abr.traces import load_traces
 from abr.video import Video, load_pensieve_video
@@ -66,16 +65,11 @@ def running_server(**env: str) -> Iterator[tuple[str, int]]:
         env={**os.environ, **{f"ABR_{k.upper()}": v for k, v in env.items()}},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
+    try:
+        wait_until_up(process, url, timeout_s=30)
+    except RuntimeError as exc:
         process.kill()
-        pytest.fail(f"the server did not start: {process.stdout.read().decode()}")  # type: ignore[union-attr]
+        pytest.fail(f"the server did not start: {exc}")
     try:
         yield url, process.pid
     finally:

@@ -29,13 +29,17 @@ CURRICULA = ("none", "mpc_gap")
 
 def gap_weights(mpc_qoe: np.ndarray, policy_qoe: np.ndarray, floor: float) -> np.ndarray:
     """Sampling probabilities per trace from both policies' mean QoE on it."""
-    if not 0.0 <= floor <= 1.0:
-        raise ValueError(f"curriculum_floor must lie in [0, 1], got {floor}")
+    _check_floor(floor)
     uniform = np.full(len(mpc_qoe), 1.0 / len(mpc_qoe))
     gap = np.maximum(mpc_qoe - policy_qoe, 0.0)
     if not gap.sum() > 0.0:
         return uniform
     return floor * uniform + (1.0 - floor) * gap / gap.sum()
+
+
+def _check_floor(floor: float) -> None:
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"curriculum_floor must lie in [0, 1], got {floor}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class MpcGapCurriculum:
     def build(
         cls, traces: Sequence[Trace], video: Video, qoe: str, floor: float
     ) -> MpcGapCurriculum:
-        gap_weights(np.zeros(1), np.zeros(1), floor)  # the floor's check, before the long part
+        _check_floor(floor)  # before the long part
         mpc_qoe = run_policy(make_policy("mpc", qoe), traces, video, qoe).qoe_per_trace
         return cls(traces, video, qoe, floor, mpc_qoe)
 

@@ -9,12 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from abr.bench_service import wait_until_up
 from abr.browser import free_port
 from tests.service.conftest import VIDEO
 
@@ -69,7 +69,7 @@ def test_the_serving_install_serves_the_shipped_model_without_torch(tmp_path):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for(url, server)
+        wait_until_up(server, url)
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 200, ready.text  # the shipped model loaded from the wheel
         answer = httpx.post(f"{url}/v1/sessions", json=VIDEO)
@@ -79,16 +79,3 @@ def test_the_serving_install_serves_the_shipped_model_without_torch(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"abr serve stopped: {server.stdout.read().decode()}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail("abr serve did not answer /healthz within 60 s")
