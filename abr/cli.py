@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from abr.policies import POLICY_HELP
+from abr.policies import ONLINE_POLICIES, POLICY_HELP
 from abr.qoe import QOE_NAMES
 from abr.traces import DEFAULT_MAHIMAHI_BIN_MS, TRACE_FORMATS, TraceError
 from abr.video import VideoError
@@ -287,6 +287,7 @@ def _train_config(args: argparse.Namespace) -> DqnConfig:
         double=False if args.no_double else None,
         dueling=False if args.no_dueling else None,
         per=False if args.no_per else None,
+        demo_policy=args.demo_policy,
     )
 
 
@@ -648,6 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-double", action="store_true", help="plain DQN targets")
     train.add_argument("--no-dueling", action="store_true", help="plain Q head")
     train.add_argument("--no-per", action="store_true", help="uniform replay")
+    train.add_argument(
+        "--demo-policy",
+        choices=("none", *ONLINE_POLICIES),
+        help="DQfD: a baseline whose play is kept as demonstrations (none: no demonstrations)",
+    )
     _json_option(train)
     train.set_defaults(func=cmd_train)
 

@@ -10,7 +10,10 @@ from typing import Any
 from abr.dqn.curriculum import CURRICULA
 from abr.dqn.validation import SCORES
 from abr.observation import ObservationSpec
+from abr.policies import ONLINE_POLICIES
 from abr.sim import SimConfig
+
+DEMO_POLICIES = ("none", *ONLINE_POLICIES)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,15 @@ class DqnConfig:
     curriculum: str = "none"
     curriculum_floor: float = 0.5  # share of uniform draws under mpc_gap
     curriculum_every_env_steps: int = 100_000
+    # DQfD (abr/dqn/demos.py): "none", or a baseline whose play on the training traces is kept
+    # as demonstrations for the whole run, trained on with the TD loss plus a large-margin loss
+    # toward the baseline's actions
+    demo_policy: str = "none"
+    demo_env_steps: int = 100_000  # chunk downloads of the baseline, collected before training
+    demo_batch_size: int = 64  # demonstrations in every update, beside batch_size of the agent's
+    demo_margin: float = 0.8  # l(a_E, a) of the large-margin loss, in reward units
+    demo_loss_weight: float = 1.0  # lambda of the large-margin loss
+    demo_pretrain_updates: int = 0  # updates on demonstrations alone before the agent acts
     # bookkeeping
     val_every_env_steps: int = 20_000
     # mean: mean QoE over all validation traces; worst_gain: the smallest gain over RobustMPC
@@ -121,6 +133,12 @@ def _validate(config: DqnConfig) -> None:
         "curriculum": config.curriculum in CURRICULA,
         "curriculum_floor": 0.0 <= config.curriculum_floor <= 1.0,
         "curriculum_every_env_steps": config.curriculum_every_env_steps >= 1,
+        "demo_policy": config.demo_policy in DEMO_POLICIES,
+        "demo_env_steps": config.demo_env_steps >= 1,
+        "demo_batch_size": config.demo_batch_size >= 1,
+        "demo_margin": config.demo_margin >= 0.0,
+        "demo_loss_weight": config.demo_loss_weight >= 0.0,
+        "demo_pretrain_updates": config.demo_pretrain_updates >= 0,
         "train_mbps_factors": _all_positive(config.train_mbps_factors),
         "train_time_factors": _all_positive(config.train_time_factors),
     }

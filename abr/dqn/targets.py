@@ -29,6 +29,18 @@ def td_target(
     return returns + discount * next_q_target.gather(1, best_action).squeeze(1)
 
 
+def large_margin_loss(q: torch.Tensor, expert_action: torch.Tensor, margin: float) -> torch.Tensor:
+    """DQfD's supervised loss (Hester et al., AAAI 2018), [B]:
+    `max_a [Q(s, a) + l(a_E, a)] - Q(s, a_E)`, with l = margin for a != a_E and 0 for a_E.
+
+    It is 0 only when the expert's action leads every other by at least the margin, so the greedy
+    action stays the expert's unless the TD loss pushes another above it by more than that.
+    """
+    expert = expert_action[:, None]  # [B, 1]
+    margins = torch.full_like(q, margin).scatter_(1, expert, 0.0)  # [B, A]
+    return (q + margins).max(dim=1).values - q.gather(1, expert).squeeze(1)
+
+
 @torch.no_grad()
 def polyak_update(online_network: nn.Module, target_network: nn.Module, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target (tau = 1 copies)."""

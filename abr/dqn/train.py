@@ -30,15 +30,16 @@ from abr.bench import run_policy
 from abr.bench_report import summarize_runs
 from abr.dqn.config import DqnConfig
 from abr.dqn.curriculum import MpcGapCurriculum
+from abr.dqn.demos import collect_demonstrations
 from abr.dqn.networks import QNetwork
 from abr.dqn.nstep import NStepAccumulator
 from abr.dqn.policy import GreedyQPolicy
-from abr.dqn.replay import PrioritizedReplayBuffer, ReplayBuffer
-from abr.dqn.targets import linear_schedule, polyak_update, td_target
+from abr.dqn.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
+from abr.dqn.targets import large_margin_loss, linear_schedule, polyak_update, td_target
 from abr.dqn.validation import Validation
 from abr.observation import ObservationSpec, encode
 from abr.policies import Policy, make_policy
-from abr.qoe import make_qoe
+from abr.qoe import Qoe, make_qoe
 from abr.sim import BatchSimulator, SimConfig
 from abr.traces import Trace, load_traces, traces_digest
 from abr.video import Video, load_video
@@ -143,6 +144,7 @@ def train(
         else ReplayBuffer(config.replay_capacity, spec.dim, device)
     )
     nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
+    demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
     greedy = GreedyQPolicy(evaluated_network, spec, device)
     curriculum = (
         MpcGapCurriculum.build(train_traces, video, config.qoe, config.curriculum_floor)
@@ -181,6 +183,20 @@ def train(
         _truncate_metrics(metrics_path, env_steps)
     else:
         metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
+        if demo_replay is not None:  # DQfD's pre-training, on demonstrations alone
+            for _ in range(config.demo_pretrain_updates):
+                loss = _update(
+                    config,
+                    online_network,
+                    target_network,
+                    optimizer,
+                    generator,
+                    None,
+                    demo_replay,
+                    config.per_beta_start,
+                )
+                updates += 1
+                _follow(config, online_network, target_network, evaluated_network, updates)
     while env_steps < config.total_env_steps:
         # ---- act: epsilon-greedy over all sessions
         epsilon = linear_schedule(
@@ -210,15 +226,17 @@ def train(
                 group["lr"] = learning_rate(config, env_steps)
             for _ in range(config.updates_per_step):
                 loss = _update(
-                    config, online_network, target_network, optimizer, replay, generator, beta
+                    config,
+                    online_network,
+                    target_network,
+                    optimizer,
+                    generator,
+                    replay,
+                    demo_replay,
+                    beta,
                 )
                 updates += 1
-                if config.target_tau < 1.0:
-                    polyak_update(online_network, target_network, config.target_tau)
-                elif updates % config.target_update_every == 0:
-                    target_network.load_state_dict(online_network.state_dict())
-                if config.eval_average_tau is not None:
-                    polyak_update(online_network, evaluated_network, config.eval_average_tau)
+                _follow(config, online_network, target_network, evaluated_network, updates)
 
         loss_value = float(loss)  # once a step, not once an update: each read waits for the GPU
         if on_progress is not None:
@@ -349,19 +367,77 @@ def write_validation_table(
     return table
 
 
+def _demonstrations(
+    config: DqnConfig,
+    traces: list[Trace],
+    video: Video,
+    spec: ObservationSpec,
+    qoe: Qoe,
+    sim_config: SimConfig,
+    device: torch.device,
+) -> ReplayBuffer | None:
+    """The demonstrator's transitions in a buffer of their own (never overwritten), or None."""
+    if config.demo_policy == "none":
+        return None
+    demos = collect_demonstrations(
+        make_policy(config.demo_policy, config.qoe),
+        traces,
+        video,
+        spec,
+        qoe,
+        env_steps=config.demo_env_steps,
+        n_sessions=config.n_sessions,
+        n_step=config.n_step,
+        gamma=config.gamma,
+        reward_scale=config.reward_scale,
+        sim_config=sim_config,
+        seed=config.seed,
+    )
+    buffer = ReplayBuffer(len(demos.action), spec.dim, device)
+    buffer.add(demos)
+    return buffer
+
+
+def _follow(
+    config: DqnConfig,
+    online_network: torch.nn.Module,
+    target_network: torch.nn.Module,
+    evaluated_network: torch.nn.Module,
+    updates: int,
+) -> None:
+    """After an update: the target network follows (Polyak or hard copies), and so does the
+    averaged copy that validation plays, if the run keeps one."""
+    if config.target_tau < 1.0:
+        polyak_update(online_network, target_network, config.target_tau)
+    elif updates % config.target_update_every == 0:
+        target_network.load_state_dict(online_network.state_dict())
+    if config.eval_average_tau is not None:
+        polyak_update(online_network, evaluated_network, config.eval_average_tau)
+
+
 def _update(
     config: DqnConfig,
     online_network: torch.nn.Module,
     target_network: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    replay: ReplayBuffer,
     generator: torch.Generator,
+    replay: ReplayBuffer | None,
+    demo_replay: ReplayBuffer | None,
     beta: float,
 ) -> torch.Tensor:
-    if isinstance(replay, PrioritizedReplayBuffer):
-        batch = replay.sample(config.batch_size, generator, beta)
-    else:
-        batch = replay.sample(config.batch_size, generator)
+    """One gradient step on a batch of the agent's transitions (if `replay`) and one of
+    demonstrations (if `demo_replay`), in one forward pass. The agent's transitions get the
+    TD loss weighted by importance weights; demonstrations the TD loss plus DQfD's large-margin
+    loss. Priorities are updated for the agent's part only."""
+    parts: list[Batch] = []
+    if replay is not None:
+        if isinstance(replay, PrioritizedReplayBuffer):
+            parts.append(replay.sample(config.batch_size, generator, beta))
+        else:
+            parts.append(replay.sample(config.batch_size, generator))
+    if demo_replay is not None:
+        parts.append(demo_replay.sample(config.demo_batch_size, generator))
+    batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True)))
     target = td_target(
         online_network,
         target_network,
@@ -370,14 +446,20 @@ def _update(
         batch.discount,
         config.double,
     )  # [B]
-    q_taken = online_network(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # [B]
+    q = online_network(batch.obs)  # [B, A]
+    q_taken = q.gather(1, batch.action[:, None]).squeeze(1)  # [B]
     td_error = target - q_taken
     loss = (batch.weight * F.huber_loss(q_taken, target, reduction="none")).mean()
+    n_agent = config.batch_size if replay is not None else 0
+    if demo_replay is not None:
+        margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)
+        loss = loss + config.demo_loss_weight * margin.mean()
     optimizer.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(online_network.parameters(), config.grad_clip)
     optimizer.step()
-    replay.update_priorities(batch.slot, td_error)
+    if replay is not None:
+        replay.update_priorities(parts[0].slot, td_error[:n_agent])
     return loss.detach()
 
 

@@ -5,7 +5,12 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from abr.dqn.networks import QNetwork  # noqa: E402
-from abr.dqn.targets import linear_schedule, polyak_update, td_target  # noqa: E402
+from abr.dqn.targets import (  # noqa: E402
+    large_margin_loss,
+    linear_schedule,
+    polyak_update,
+    td_target,
+)
 
 
 class Fixed(nn.Module):
@@ -53,3 +58,13 @@ def test_polyak_update_and_schedule():
     assert linear_schedule(1.0, 0.1, 100, 0) == 1.0
     assert linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55)
     assert linear_schedule(1.0, 0.1, 100, 500) == pytest.approx(0.1)
+
+
+def test_large_margin_loss_by_hand():
+    q = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [0.0, 0.5, 0.0]])
+    expert = torch.tensor([2, 0, 1])
+    loss = large_margin_loss(q, expert, margin=0.8)
+    # expert best by more than the margin: 0; expert worst: the best other + margin - its own;
+    # expert best by less than the margin (0.5 < 0.8): the shortfall 0.3
+    torch.testing.assert_close(loss, torch.tensor([0.0, 3.0 + 0.8 - 1.0, 0.3]))
+    assert large_margin_loss(q, expert, margin=0.0)[0] == 0.0

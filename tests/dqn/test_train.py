@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.curriculum import MpcGapCurriculum  # noqa: E402
+from abr.dqn.demos import collect_demonstrations  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import (  # noqa: E402
@@ -24,6 +26,8 @@ from abr.dqn.train import (  # noqa: E402
     train,
 )
 from abr.observation import ObservationSpec  # noqa: E402
+from abr.policies import make_policy  # noqa: E402
+from abr.qoe import make_qoe  # noqa: E402
 from abr.video import load_video  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
 
@@ -202,6 +206,69 @@ def test_resume_with_a_curriculum_is_exact_too(tmp_path):
         curriculum_every_env_steps=every,
     )
     check_resume_is_exact(config, tmp_path)
+
+
+DQFD = dict(demo_policy="mpc", demo_env_steps=800, demo_batch_size=16, demo_pretrain_updates=20)
+
+
+def test_resume_with_demonstrations_is_exact_too(tmp_path):
+    """The resumed run collects the same demonstrations again and samples them on."""
+    check_resume_is_exact(load_config(None, **SMALL, **DQFD), tmp_path)
+
+
+def test_pretraining_on_demonstrations_makes_the_greedy_policy_the_demonstrators(tmp_path):
+    """DQfD's pre-training alone (no agent step learns: learning starts after the run): the
+    large-margin loss puts the greedy action on BB's for most demonstrated states (0.61 when
+    written); without it (weight 0), TD learning on the same demonstrations does not (0.12)."""
+    config = load_config(
+        None,
+        **{**SMALL, "learning_starts": 10_000, "learning_rate": 1e-3},
+        demo_policy="bb",
+        demo_env_steps=1_500,
+        demo_batch_size=64,
+        demo_pretrain_updates=300,
+    )
+    video = load_video(config.video)
+    spec = ObservationSpec(n_levels=6, history_len=config.history_len)
+    train_traces, _ = split_traces(config)
+    demos = collect_demonstrations(
+        make_policy("bb"),
+        train_traces,
+        video,
+        spec,
+        make_qoe("lin", video.bitrates_kbps),
+        env_steps=config.demo_env_steps,
+        n_sessions=config.n_sessions,
+        n_step=config.n_step,
+        gamma=config.gamma,
+        seed=config.seed,
+    )
+
+    def agreement(weight: float, name: str) -> float:
+        train(replace(config, demo_loss_weight=weight), tmp_path / name)
+        saved = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
+        assert saved["updates"] == config.demo_pretrain_updates
+        network = QNetwork(spec.dim, 6, config.hidden, config.dueling)
+        network.load_state_dict(saved["online"])
+        with torch.no_grad():
+            greedy = network(torch.as_tensor(demos.obs)).argmax(dim=1).numpy()
+        return float(np.mean(greedy == demos.action))
+
+    assert agreement(1.0, "margin") > 0.5
+    assert agreement(0.0, "td_only") < 0.3
+
+
+def test_demonstration_settings_are_checked():
+    for bad in (
+        {"demo_policy": "optimal"},
+        {"demo_env_steps": 0},
+        {"demo_batch_size": 0},
+        {"demo_margin": -0.1},
+        {"demo_loss_weight": -1.0},
+        {"demo_pretrain_updates": -1},
+    ):
+        with pytest.raises(ValueError, match=f"invalid settings: {next(iter(bad))}$"):
+            load_config(None, **bad)
 
 
 def test_the_curriculum_draws_by_the_online_networks_gap_to_mpc(tmp_path):
