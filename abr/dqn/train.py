@@ -4,7 +4,10 @@ prioritized replay and n-step returns), readable top to bottom.
 Every iteration steps all sessions once (epsilon-greedy on the online network), turns the chunk
 rewards into n-step transitions, stores them, and makes `updates_per_step` gradient updates
 (Huber loss weighted by importance weights, gradient clipping, Adam); the target network follows
-by hard copies every `target_update_every` updates or by Polyak averaging. Validation runs the
+by hard copies every `target_update_every` updates or by Polyak averaging. With a
+demonstrator (DQfD, `abr/dqn/demos.py`), its transitions are collected first, a fixed number of
+them joins every update with a large-margin loss toward its actions, and `demo_pretrain_updates`
+updates on them alone come before the first step. Validation runs the
 greedy policy through the same bench code as the baselines, on held-out training traces; the
 network it plays (and `best.pt` keeps) is the online one, or a Polyak average of its weights.
 """
