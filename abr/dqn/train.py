@@ -165,6 +165,25 @@ def train(
     obs = encode(sim.player_state(), spec)  # [N, D]
     next_validation = config.val_every_env_steps
     next_curriculum = config.curriculum_every_env_steps
+
+    def learn(agent_replay: ReplayBuffer | None, beta: float) -> torch.Tensor:
+        """One gradient update (on the agent's replay, if given, and the demonstrations, if
+        any), then the target network and the averaged copy follow."""
+        nonlocal updates
+        update_loss = _update(
+            config,
+            online_network,
+            target_network,
+            optimizer,
+            generator,
+            agent_replay,
+            demo_replay,
+            beta,
+        )
+        updates += 1
+        _follow(config, online_network, target_network, evaluated_network, updates)
+        return update_loss
+
     if resume:
         saved = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
         online_network.load_state_dict(saved["online"])
@@ -188,18 +207,7 @@ def train(
         metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
         if demo_replay is not None:  # DQfD's pre-training, on demonstrations alone
             for _ in range(config.demo_pretrain_updates):
-                loss = _update(
-                    config,
-                    online_network,
-                    target_network,
-                    optimizer,
-                    generator,
-                    None,
-                    demo_replay,
-                    config.per_beta_start,
-                )
-                updates += 1
-                _follow(config, online_network, target_network, evaluated_network, updates)
+                loss = learn(None, config.per_beta_start)
     while env_steps < config.total_env_steps:
         # ---- act: epsilon-greedy over all sessions
         epsilon = linear_schedule(
@@ -228,18 +236,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, env_steps)
             for _ in range(config.updates_per_step):
-                loss = _update(
-                    config,
-                    online_network,
-                    target_network,
-                    optimizer,
-                    generator,
-                    replay,
-                    demo_replay,
-                    beta,
-                )
-                updates += 1
-                _follow(config, online_network, target_network, evaluated_network, updates)
+                loss = learn(replay, beta)
 
         loss_value = float(loss)  # once a step, not once an update: each read waits for the GPU
         if on_progress is not None:
