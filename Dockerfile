@@ -25,7 +25,7 @@ RUN python3 -m pip install . \
     && if [ "$ONNXRUNTIME" != "onnxruntime" ]; then \
          python3 -m pip uninstall -y onnxruntime && python3 -m pip install "$ONNXRUNTIME"; \
        fi \
-    && python3 -c "import sys, abr.onnx_policy, service.app; assert 'torch' not in sys.modules"
+    && python3 -c "import sys, abr.policies.onnx, service.app; assert 'torch' not in sys.modules"
 
 RUN useradd --system --uid 10001 --no-create-home abr
 USER abr

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abr.observation import encode
-from abr.onnx_policy import OnnxModel
-from abr.state import PlayerState, stack_states
-from abr.video import Video
+from abr.media.video import Video
+from abr.player.observation import encode
+from abr.player.state import PlayerState, stack_states
+from abr.policies.onnx import OnnxModel
 
 
 @dataclass

@@ -1,7 +1,6 @@
-"""Decisions for the service: player sessions, the model with its fallback, and the stateless
-forms. Torch-free. A session keeps exactly what the simulator keeps for a player (the last
-`HISTORY_LEN` chunk throughputs and delays, buffer, last level, next chunk), so a trace replayed
-chunk by chunk through the API gets the levels `abr bench` gives (tested for every policy).
+"""Decisions for the service: the model with its fallback, sessions' chunk reports, and the
+stateless forms. Torch-free. A trace replayed chunk by chunk through the API gets the levels
+`abr bench` gives (tested for every policy).
 
 Requests are checked completely before anything is changed, so a rejected request never alters a
 session. Inference errors do not reach the client: the fallback policy answers and it is counted.
@@ -12,45 +11,31 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from abr.model_meta import ModelError
-from abr.onnx_policy import OnnxModel, default_model_path
-from abr.policies import make_policy
+from abr.media.video import Video, VideoError, make_video, nominal_sizes_bytes
+from abr.player.state import PlayerState, player_state
 from abr.policies.base import Policy
+from abr.policies.model_meta import ModelError
 from abr.policies.mpc import RobustMpc
-from abr.qoe import make_qoe, summarize_session
-from abr.sim import SimConfig
-from abr.state import PlayerState
+from abr.policies.onnx import OnnxModel, default_model_path
+from abr.policies.registry import BASELINES, POLICIES, make_policy
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
-from abr.video import Video, VideoError, make_video, nominal_sizes_bytes
 from service.batcher import ModelBatcher
+from service.errors import InvalidField, OutOfOrder, TooLarge
 from service.schemas import ColumnsDecideRequest, PlayerHistory, VideoSpec
+from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession
 from service.settings import ServiceSettings
 
-HISTORY_LEN = SimConfig().history_len  # what the simulator keeps, so that decisions match
-FIRST_LEVEL = SimConfig().default_level  # the protocol's first chunk
-SESSION_ONLY_POLICIES = {"dynamic"}  # its state cannot be rebuilt from a throughput history
+# the service's policies: the loaded model, and the classic baselines by their registry names
 POLICY_DESCRIPTIONS = {
     "dqn": "the loaded DQN model (ONNX); the fallback policy answers if it cannot",
-    "bb": "buffer-based (Huang et al. 2014): reservoir 5 s, cushion 10 s",
-    "rb": "rate-based: highest rung below the harmonic mean of the last 5 throughputs",
-    "bola": "BOLA-BASIC (Spiteri et al. 2016), parameters from the ladder",
-    "mpc": "RobustMPC (Yin et al. 2015), lookahead 5",
-    "dynamic": "dash.js-style: throughput rule at low buffer, BOLA above 10 s",
+    **{name: POLICIES[name].description for name in BASELINES},
 }
-
-
-class ClientError(ValueError):
-    """A client mistake: `status` and a message that names the field."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -59,76 +44,6 @@ class Choice:
     policy: str
     model_version: str | None = None
     fallback: bool = False
-
-
-@dataclass
-class PlayerSession:
-    session_id: str
-    policy_name: str
-    qoe_name: str
-    video: Video
-    policy: Policy | None  # None for dqn: the engine's current model decides
-    next_index: int = 0  # the chunk the next report must be about
-    last_level: int = FIRST_LEVEL
-    buffer_s: float = 0.0
-    throughput_kbps: np.ndarray = field(default_factory=lambda: np.zeros(HISTORY_LEN))
-    delay_s: np.ndarray = field(default_factory=lambda: np.zeros(HISTORY_LEN))
-    history_count: int = 0
-    levels: list[int] = field(default_factory=list)
-    rebuffer_s: list[float] = field(default_factory=list)
-    fallbacks: int = 0
-    fallback_policy: Policy | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.next_index >= self.video.n_chunks
-
-    def player_state(self) -> PlayerState:
-        """A copy: later reports do not change it (decisions may be made after a wait)."""
-        video, chunk = self.video, self.next_index
-        n_chunks = video.n_chunks
-        return PlayerState(
-            last_level=np.array([self.last_level]),
-            buffer_s=np.array([self.buffer_s]),
-            throughput_kbps=self.throughput_kbps[None, :].copy(),
-            delay_s=self.delay_s[None, :].copy(),
-            history_count=np.array([self.history_count]),
-            next_sizes_bytes=video.sizes_bytes[None, :, min(chunk, n_chunks - 1)].copy(),
-            chunk_index=np.array([chunk]),
-            chunks_left=np.array([n_chunks - chunk]),
-            bitrates_kbps=video.bitrates_kbps,
-            chunk_s=video.chunk_s,
-            n_chunks=n_chunks,
-        )
-
-    def summary(self) -> dict[str, object]:
-        base: dict[str, object] = {
-            "session_id": self.session_id,
-            "policy": self.policy_name,
-            "qoe": self.qoe_name,
-            "chunks": len(self.levels),
-            "fallbacks": self.fallbacks,
-        }
-        keys = (
-            "mean_qoe",
-            "total_qoe",
-            "avg_bitrate_kbps",
-            "rebuffer_s",
-            "startup_delay_s",
-            "rebuffer_ratio",
-            "switches",
-        )
-        if len(self.levels) < 2:  # the protocol scores chunks 2..N: nothing to score yet
-            return {**base, **dict.fromkeys(keys)}
-        metric = make_qoe(self.qoe_name, self.video.bitrates_kbps)
-        summary = summarize_session(
-            metric,
-            np.array(self.levels),
-            np.array(self.rebuffer_s),
-            self.video.bitrates_kbps,
-            self.video.chunk_s,
-        ).to_dict()
-        return {**base, **{key: summary[key] for key in keys}}
 
 
 class Engine:
@@ -162,25 +77,24 @@ class Engine:
     def video(self, spec: VideoSpec) -> Video:
         limits = self.settings
         if len(spec.ladder_kbps) > limits.max_levels:
-            raise ClientError(422, f"ladder_kbps: more than {limits.max_levels} levels")
+            raise InvalidField("ladder_kbps", f"more than {limits.max_levels} levels")
         if spec.n_chunks > limits.max_chunks:
-            raise ClientError(422, f"n_chunks: more than {limits.max_chunks}")
+            raise InvalidField("n_chunks", f"more than {limits.max_chunks}")
         if spec.chunk_sizes_bytes is None:
             try:
                 return _nominal_video(tuple(spec.ladder_kbps), spec.chunk_s, spec.n_chunks)
             except VideoError as exc:
-                raise ClientError(422, f"ladder_kbps: {_after_colon(exc)}") from None
+                raise InvalidField("ladder_kbps", exc.reason) from None
         sizes = spec.chunk_sizes_bytes
         if len(sizes) != len(spec.ladder_kbps) or any(len(r) != spec.n_chunks for r in sizes):
-            raise ClientError(
-                422,
-                f"chunk_sizes_bytes: must be [{len(spec.ladder_kbps)} levels][{spec.n_chunks} "
-                "chunks]",
+            raise InvalidField(
+                "chunk_sizes_bytes",
+                f"must be [{len(spec.ladder_kbps)} levels][{spec.n_chunks} chunks]",
             )
         try:
             return make_video(spec.ladder_kbps, spec.chunk_s, sizes, "session")
         except VideoError as exc:
-            raise ClientError(422, f"ladder_kbps: {_after_colon(exc)}") from None
+            raise InvalidField("ladder_kbps", exc.reason) from None
 
     # ---------------------------------------------------------------- sessions
     def new_session(self, spec: VideoSpec, policy: str, qoe: str) -> tuple[PlayerSession, Choice]:
@@ -196,12 +110,12 @@ class Engine:
 
     def check_report(self, session: PlayerSession, index: int, level: int) -> None:
         if session.done:
-            raise ClientError(409, "index: the session has already reported its last chunk")
+            raise OutOfOrder("index", "the session has already reported its last chunk")
         if index != session.next_index:
-            raise ClientError(409, f"index: expected chunk {session.next_index}, got {index}")
+            raise OutOfOrder("index", f"expected chunk {session.next_index}, got {index}")
         if level >= session.video.n_levels:
-            raise ClientError(
-                422, f"level: {level} is outside the ladder (0..{session.video.n_levels - 1})"
+            raise InvalidField(
+                "level", f"{level} is outside the ladder (0..{session.video.n_levels - 1})"
             )
 
     async def apply_report(
@@ -218,7 +132,7 @@ class Engine:
         The report is recorded before the first wait, and the decision is made on a copy of the
         session's state taken then, so that requests served meanwhile cannot interleave."""
         _push(session.throughput_kbps, size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s)
-        _push(session.delay_s, download_s)
+        _push(session.download_s, download_s)
         session.history_count = min(session.history_count + 1, HISTORY_LEN)
         session.last_level, session.buffer_s = level, buffer_s
         session.levels.append(level)
@@ -260,7 +174,7 @@ class Engine:
         try:
             self.model.metadata.check_video(video.bitrates_kbps, "the loaded model")
         except ModelError as exc:
-            raise ClientError(422, f"ladder_kbps: {exc}") from None
+            raise InvalidField("ladder_kbps", str(exc)) from None
 
     # ---------------------------------------------------------------- stateless
     def decide_stateless(
@@ -277,10 +191,10 @@ class Engine:
 
     def _stateless_video(self, spec: VideoSpec, policy: str, n: int, field: str) -> Video:
         if n > self.settings.max_batch:
-            raise ClientError(413, f"{field}: more than {self.settings.max_batch} in one batch")
-        if policy in SESSION_ONLY_POLICIES:
-            raise ClientError(
-                422, f"policy: {policy!r} keeps state between chunks; use /v1/sessions for it"
+            raise TooLarge(field, f"more than {self.settings.max_batch} in one batch")
+        if policy != "dqn" and not POLICIES[policy].stateless:
+            raise InvalidField(
+                "policy", f"{policy!r} keeps state between chunks; use /v1/sessions for it"
             )
         video = self.video(spec)
         if policy == "dqn" and self.model is not None:
@@ -311,30 +225,32 @@ class Engine:
         self._check_histories(video, counts, lengths_differ, chunk, last_level, "players[{}].")
         n, width = len(players), max(HISTORY_LEN, int(counts.max()))
         if np.all(counts == width):  # the common case: one array, no padding
-            throughput_kbps, delay_s = _matrix(throughput, width), _matrix(delay, width)
+            throughput_kbps, download_s = _matrix(throughput, width), _matrix(delay, width)
         else:
-            throughput_kbps, delay_s = np.zeros((n, width)), np.zeros((n, width))
+            throughput_kbps, download_s = np.zeros((n, width)), np.zeros((n, width))
             for i, k in enumerate(counts.tolist()):
                 throughput_kbps[i, width - k :] = throughput[i]
-                delay_s[i, width - k :] = delay[i]
+                download_s[i, width - k :] = delay[i]
         buffer_s = np.array([p.buffer_s for p in players])
         history_count = np.minimum(counts, width)
-        return _state(video, chunk, last_level, buffer_s, throughput_kbps, delay_s, history_count)
+        return _state(
+            video, chunk, last_level, buffer_s, throughput_kbps, download_s, history_count
+        )
 
     def _columns_state(self, body: ColumnsDecideRequest, video: Video) -> PlayerState:
         n = len(body.chunk_index)
         for name in ("last_level", "buffer_s", "throughput_kbps", "download_s"):
             if len(getattr(body, name)) != n:
-                raise ClientError(422, f"{name}: must have one entry per player ({n})")
+                raise InvalidField(name, f"must have one entry per player ({n})")
         width = len(body.throughput_kbps[0])
         rows = (*body.throughput_kbps, *body.download_s)
         if any(len(row) != width for row in rows):
-            raise ClientError(
-                422,
-                "throughput_kbps: every player needs a history of the same length, and "
-                "download_s the same shape (send players of other lengths in another request)",
+            raise InvalidField(
+                "throughput_kbps",
+                "every player needs a history of the same length, and download_s the same "
+                "shape (send players of other lengths in another request)",
             )
-        throughput_kbps, delay_s = (
+        throughput_kbps, download_s = (
             _matrix(body.throughput_kbps, width),
             _matrix(body.download_s, width),
         )
@@ -345,9 +261,9 @@ class Engine:
         if width < HISTORY_LEN:  # zeros before the first chunk, as the simulator keeps them
             pad = np.zeros((n, HISTORY_LEN - width))
             throughput_kbps = np.concatenate([pad, throughput_kbps], axis=1)
-            delay_s = np.concatenate([pad, delay_s], axis=1)
+            download_s = np.concatenate([pad, download_s], axis=1)
         buffer_s = np.array(body.buffer_s)
-        return _state(video, chunk, last_level, buffer_s, throughput_kbps, delay_s, counts)
+        return _state(video, chunk, last_level, buffer_s, throughput_kbps, download_s, counts)
 
     def _check_histories(
         self,
@@ -358,23 +274,25 @@ class Engine:
         last_level: np.ndarray,
         where: str,
     ) -> None:
-        """422 naming the first bad player and field; `where` formats that player's index."""
+        """The first bad player and field; `where` formats that player's index."""
         checks = (
-            (lengths_differ, "download_s: must have as many entries as throughput_kbps"),
+            (lengths_differ, "download_s", "must have as many entries as throughput_kbps"),
             (
                 counts > self.settings.max_history,
-                f"throughput_kbps: more than {self.settings.max_history} entries",
+                "throughput_kbps",
+                f"more than {self.settings.max_history} entries",
             ),
-            (chunk >= video.n_chunks, f"chunk_index: must be below n_chunks={video.n_chunks}"),
+            (chunk >= video.n_chunks, "chunk_index", f"must be below n_chunks={video.n_chunks}"),
             (
                 last_level >= video.n_levels,
-                f"last_level: outside the ladder (0..{video.n_levels - 1})",
+                "last_level",
+                f"outside the ladder (0..{video.n_levels - 1})",
             ),
         )
-        for bad, message in checks:
+        for bad, name, message in checks:
             if bad.any():
                 player = where.format(int(np.argmax(bad))) if len(counts) > 1 else ""
-                raise ClientError(422, player + message)
+                raise InvalidField(player + name, message)
 
 
 def _matrix(rows: list[list[float]], width: int) -> np.ndarray:
@@ -389,21 +307,11 @@ def _state(
     last_level: np.ndarray,
     buffer_s: np.ndarray,
     throughput_kbps: np.ndarray,
-    delay_s: np.ndarray,
+    download_s: np.ndarray,
     history_count: np.ndarray,
 ) -> PlayerState:
-    return PlayerState(
-        last_level=last_level,
-        buffer_s=buffer_s,
-        throughput_kbps=throughput_kbps,
-        delay_s=delay_s,
-        history_count=history_count,
-        next_sizes_bytes=video.sizes_bytes[:, chunk].T.copy(),
-        chunk_index=chunk,
-        chunks_left=video.n_chunks - chunk,
-        bitrates_kbps=video.bitrates_kbps,
-        chunk_s=video.chunk_s,
-        n_chunks=video.n_chunks,
+    return player_state(
+        video, chunk, last_level, buffer_s, throughput_kbps, download_s, history_count
     )
 
 
@@ -426,7 +334,7 @@ def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:
     try:
         policy.reset(n_sessions, video)
     except ValueError as exc:  # e.g. BOLA on a one-level ladder
-        raise ClientError(422, f"ladder_kbps: policy {name!r} cannot play it ({exc})") from None
+        raise InvalidField("ladder_kbps", f"policy {name!r} cannot play it ({exc})") from None
     return policy
 
 
@@ -451,20 +359,5 @@ def _prefix_state(state: PlayerState, i: int, seen: int, width: int) -> PlayerSt
     throughput = np.zeros((1, width))
     start = width - count
     throughput[0, width - seen :] = state.throughput_kbps[i, start : start + seen]
-    return PlayerState(
-        last_level=state.last_level[i : i + 1],
-        buffer_s=state.buffer_s[i : i + 1],
-        throughput_kbps=throughput,
-        delay_s=state.delay_s[i : i + 1],
-        history_count=np.array([seen]),
-        next_sizes_bytes=state.next_sizes_bytes[i : i + 1],
-        chunk_index=state.chunk_index[i : i + 1],
-        chunks_left=state.chunks_left[i : i + 1],
-        bitrates_kbps=state.bitrates_kbps,
-        chunk_s=state.chunk_s,
-        n_chunks=state.n_chunks,
-    )
-
-
-def _after_colon(exc: Exception) -> str:
-    return str(exc).split(": ", 1)[-1]
+    one = state.sessions(slice(i, i + 1))
+    return replace(one, throughput_kbps=throughput, history_count=np.array([seen]))

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from abr.qoe import QOE_NAMES
+from abr.media.video import ENVIVIO_BITRATES_KBPS, ENVIVIO_CHUNK_S, ENVIVIO_CHUNKS
+from abr.player.qoe import QOE_NAMES
 
 PolicyName = Literal["dqn", "bb", "rb", "bola", "mpc", "dynamic"]
 QoeName = Literal[QOE_NAMES]  # type: ignore[valid-type]
@@ -20,9 +21,9 @@ MAX_INDEX = 10_000_000
 MAX_LEVEL = 1_000
 
 ENVIVIO_EXAMPLE: dict[str, Any] = {
-    "ladder_kbps": [300, 750, 1200, 1850, 2850, 4300],
-    "chunk_s": 4.0,
-    "n_chunks": 48,
+    "ladder_kbps": list(ENVIVIO_BITRATES_KBPS),
+    "chunk_s": ENVIVIO_CHUNK_S,
+    "n_chunks": ENVIVIO_CHUNKS,
 }
 
 
@@ -108,6 +109,11 @@ class SessionSummaryOut(Strict):
     rebuffer_ratio: float | None
     switches: int | None
     fallbacks: int
+
+
+class SessionLog(SessionSummaryOut):
+    levels: list[int] = Field(..., description="the level of every chunk reported so far")
+    rebuffer_s_by_chunk: list[float]
 
 
 class PlayerHistory(Strict):

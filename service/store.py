@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from service.engine import PlayerSession
+from service.sessions import PlayerSession
 
 
 class SessionStore(Protocol):

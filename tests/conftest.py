@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from abr.bench_service import wait_until_up
-from abr.browser import free_port
-from abr.traces import load_traces
-from abr.video import Video, load_pensieve_video
+from abr.clients.net import free_port, wait_until_up
+from abr.media.traces import load_traces
+from abr.media.video import Video, load_pensieve_video
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PENSIEVE_TEST = SHARED_DATA / "traces" / "pensieve" / "test"

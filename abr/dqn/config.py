@@ -9,11 +9,21 @@ from typing import Any
 
 from abr.dqn.curriculum import CURRICULA
 from abr.dqn.validation import SCORES
-from abr.observation import ObservationSpec
-from abr.policies import ONLINE_POLICIES
-from abr.sim import SimConfig
+from abr.player.observation import ObservationSpec
+from abr.player.qoe import QOE_NAMES
+from abr.policies.registry import BASELINES
+from abr.sim.simulator import SimConfig
 
-DEMO_POLICIES = ("none", *ONLINE_POLICIES)
+DEMO_POLICIES = ("none", *BASELINES)
+DEVICES = ("auto", "cpu", "cuda")
+# the settings that take one of a few names (checked by load_config, offered by `abr train`)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "qoe": QOE_NAMES,
+    "device": DEVICES,
+    "val_score": tuple(SCORES),
+    "curriculum": tuple(CURRICULA),
+    "demo_policy": DEMO_POLICIES,
+}
 
 
 @dataclass(frozen=True)
@@ -24,7 +34,7 @@ class DqnConfig:
     video: str | None = None  # None: the embedded default video
     qoe: str = "lin"
     reward_scale: float = 1.0
-    # training traces are replayed at every (bandwidth, clock) factor pair (abr/augment.py)
+    # training traces are replayed at every (bandwidth, clock) factor pair (abr/media/augment.py)
     train_mbps_factors: list[float] = field(default_factory=lambda: [1.0])
     train_time_factors: list[float] = field(default_factory=lambda: [1.0])
     # environment
@@ -128,12 +138,9 @@ def _validate(config: DqnConfig) -> None:
         "target_tau": 0.0 < config.target_tau <= 1.0,
         "eval_average_tau": config.eval_average_tau is None or 0.0 < config.eval_average_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
-        "device": config.device in ("auto", "cpu", "cuda"),
-        "val_score": config.val_score in SCORES,
-        "curriculum": config.curriculum in CURRICULA,
+        **{name: getattr(config, name) in names for name, names in CHOICES.items()},
         "curriculum_floor": 0.0 <= config.curriculum_floor <= 1.0,
         "curriculum_every_env_steps": config.curriculum_every_env_steps >= 1,
-        "demo_policy": config.demo_policy in DEMO_POLICIES,
         "demo_env_steps": config.demo_env_steps >= 1,
         "demo_batch_size": config.demo_batch_size >= 1,
         "demo_margin": config.demo_margin >= 0.0,

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from abr.dqn.nstep import NStepAccumulator, Transitions
-from abr.observation import ObservationSpec, encode
-from abr.policies import Policy
-from abr.qoe import Qoe
-from abr.sim import BatchSimulator, SimConfig
-from abr.traces import Trace
-from abr.video import Video
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.observation import ObservationSpec, encode
+from abr.player.qoe import Qoe
+from abr.policies.base import Policy
+from abr.sim.simulator import BatchSimulator, SimConfig
 
 DEMO_SEED_OFFSET = 7_919  # keeps the demonstrations' random draws apart from the agent's
 

@@ -16,12 +16,12 @@ import onnx
 import torch
 
 import abr
+from abr.dqn.checkpoint import BEST, load_payload, network_from_payload
 from abr.dqn.networks import QEnsemble
-from abr.dqn.train import network_from_payload
-from abr.model_meta import METADATA_KEY, ModelError, ModelMetadata
-from abr.observation import ObservationSpec
-from abr.traces import load_traces, traces_digest
-from abr.video import load_video
+from abr.media.traces import load_traces, traces_digest
+from abr.media.video import load_video
+from abr.player.observation import ObservationSpec
+from abr.policies.model_meta import METADATA_KEY, ModelError, ModelMetadata
 
 OPSET = 18
 
@@ -30,7 +30,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """A run folder means its best model; a file is taken as it is."""
     path = Path(path)
     if path.is_dir():
-        path = path / "best.pt"
+        path = path / BEST
     if not path.is_file():
         raise ModelError(f"{path}: no such checkpoint (give a run folder or a best.pt file)")
     return path
@@ -43,8 +43,11 @@ def export_onnx(sources: str | Path | Sequence[str | Path], out: str | Path) -> 
     checkpoints = [resolve_checkpoint(source) for source in given]
     if not checkpoints:
         raise ModelError("nothing to export: give at least one run folder or checkpoint")
-    payloads = [torch.load(c, map_location="cpu", weights_only=True) for c in checkpoints]
-    loaded = [network_from_payload(payload) for payload in payloads]
+    payloads = [load_payload(c) for c in checkpoints]
+    loaded = [
+        network_from_payload(payload, "cpu", c)
+        for payload, c in zip(payloads, checkpoints, strict=True)
+    ]
     metadatas = [
         _metadata(payload, spec, checkpoint)
         for payload, (_, spec), checkpoint in zip(payloads, loaded, checkpoints, strict=True)

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from abr.observation import ObservationSpec, encode
-from abr.state import PlayerState
-from abr.traces import Trace
-from abr.video import Video
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.observation import ObservationSpec, encode
+from abr.player.state import PlayerState
 
 
 class GreedyQPolicy:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abr.bench import run_policy
-from abr.policies import Policy, make_policy
-from abr.traces import Trace
-from abr.video import Video
+from abr.bench.run import run_policy
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.policies.base import Policy
+from abr.policies.registry import make_policy
 
 SCORES = ("mean", "worst_gain")
 

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from abr.policies.base import harmonic_mean_kbps, highest_level_below
-from abr.state import PlayerState
-from abr.traces import Trace
-from abr.video import Video
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.state import PlayerState
+from abr.player.throughput import harmonic_mean_kbps
+from abr.policies.base import highest_level_below
 
 MIN_BUFFER_S = 10.0  # dash.js MINIMUM_BUFFER_S
 BUFFER_PER_LEVEL_S = 2.0  # dash.js MINIMUM_BUFFER_PER_BITRATE_LEVEL_S

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from abr.policies.base import harmonic_mean_kbps
-from abr.qoe import Qoe, make_qoe
-from abr.state import PlayerState
-from abr.traces import Trace
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.qoe import Qoe, make_qoe
+from abr.player.state import PlayerState
+from abr.player.throughput import harmonic_mean_kbps
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
-from abr.video import Video
 
 SESSION_BLOCK = 256  # sessions planned at once: bounds memory at [256, L^horizon] floats
 UTILITY_GRID = 2.0**20  # utility units per 1; sums of grid values are exact in float64

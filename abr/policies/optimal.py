@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abr.qoe import make_qoe
-from abr.sim import BatchSimulator, SimConfig
-from abr.state import PlayerState
-from abr.trace_table import TraceTable
-from abr.traces import Trace
-from abr.video import Video
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.qoe import make_qoe
+from abr.player.state import PlayerState
+from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.trace_table import TraceTable
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def plan_optimal(
     ptr, clock_s, buffer_s = sim.ptr.copy(), sim.clock_s.copy(), sim.buffer_s.copy()
     last = np.full(n_traces, config.default_level, dtype=np.int64)
     value = np.zeros(n_traces)
-    elapsed_s = first.download_s + first.sleep_s
+    elapsed_s = first.transfer_s + first.sleep_s
     parents: list[np.ndarray] = []
     chosen: list[np.ndarray] = []
     largest = n_traces
@@ -89,7 +89,7 @@ def plan_optimal(
             step_sim.buffer_s,
             levels,
             value[origin] + gained,
-            elapsed_s[origin] + result.download_s + result.sleep_s,
+            elapsed_s[origin] + result.transfer_s + result.sleep_s,
             origin,
         )
         keep = candidates.best_per_cell(time_bin_s, metric.rebuffer_penalty)

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from abr.policies.base import harmonic_mean_kbps, highest_level_below
-from abr.state import PlayerState
-from abr.traces import Trace
-from abr.video import Video
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.state import PlayerState
+from abr.player.throughput import harmonic_mean_kbps
+from abr.policies.base import highest_level_below
 
 
 class FixedPolicy:

@@ -12,16 +12,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from abr.bench import run_policy  # noqa: E402
+from abr.bench.run import run_policy  # noqa: E402
+from abr.dqn.buffers import PrioritizedReplayBuffer  # noqa: E402
+from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import export_onnx  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
-from abr.dqn.replay import PrioritizedReplayBuffer  # noqa: E402
-from abr.dqn.train import load_best_model, train  # noqa: E402
-from abr.onnx_policy import OnnxPolicy  # noqa: E402
-from abr.traces import load_traces  # noqa: E402
-from abr.video import load_video  # noqa: E402
-from tests.dqn.test_replay import transitions  # noqa: E402
+from abr.dqn.train import train  # noqa: E402
+from abr.media.traces import load_traces  # noqa: E402
+from abr.media.video import load_video  # noqa: E402
+from abr.policies.onnx import OnnxPolicy  # noqa: E402
+from tests.dqn.test_buffers import transitions  # noqa: E402
 from tests.dqn.test_train import SMALL, check_resume_is_exact  # noqa: E402
 
 pytestmark = [

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from abr.dqn.curriculum import MpcGapCurriculum, gap_weights
-from abr.policies import make_policy
-from abr.sim import BatchSimulator
+from abr.policies.registry import make_policy
+from abr.sim.simulator import BatchSimulator
 
 
 def test_gap_weights_by_hand():

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from abr.dqn.demos import collect_demonstrations
-from abr.observation import ObservationSpec
-from abr.policies import make_policy
-from abr.qoe import make_qoe
-from abr.traces import load_traces
+from abr.media.traces import load_traces
+from abr.player.observation import ObservationSpec
+from abr.player.qoe import make_qoe
+from abr.policies.registry import make_policy
 from tests.conftest import PENSIEVE_TRAIN, require_shared
 
 N_SESSIONS = 8
@@ -60,8 +60,8 @@ def test_actions_are_the_demonstrators_and_rewards_the_chunks_qoe(train_traces, 
         envivio.bitrates_kbps, obs[:, 0] * envivio.bitrates_kbps[-1] - 1e-3
     )
     newest_delay_column = 3 + 2 * spec.history_len - 1
-    delay_s = next_obs[:, newest_delay_column] * envivio.chunk_s
-    rebuffer_s = np.maximum(delay_s - buffer_s, 0.0)
+    download_s = next_obs[:, newest_delay_column] * envivio.chunk_s
+    rebuffer_s = np.maximum(download_s - buffer_s, 0.0)
     expected = qoe.per_chunk(transitions.action, previous_level, rebuffer_s)
     np.testing.assert_allclose(transitions.returns, expected, rtol=1e-4, atol=1e-4)
     assert np.all(transitions.discount[transitions.discount > 0] == np.float32(GAMMA))

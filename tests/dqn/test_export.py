@@ -7,16 +7,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from abr.bench import run_policy  # noqa: E402
+from abr.bench.run import run_policy  # noqa: E402
+from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import _ensemble_metadata, export_onnx  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
-from abr.dqn.train import load_best_model, train  # noqa: E402
-from abr.model_meta import METADATA_KEY, ModelError  # noqa: E402
-from abr.observation import encode  # noqa: E402
-from abr.onnx_policy import OnnxModel, OnnxPolicy  # noqa: E402
-from abr.sim import BatchSimulator  # noqa: E402
-from abr.video import load_video  # noqa: E402
+from abr.dqn.train import train  # noqa: E402
+from abr.media.video import load_video  # noqa: E402
+from abr.player.observation import encode  # noqa: E402
+from abr.policies.model_meta import METADATA_KEY, ModelError  # noqa: E402
+from abr.policies.onnx import OnnxModel, OnnxPolicy  # noqa: E402
+from abr.sim.simulator import BatchSimulator  # noqa: E402
 from tests.dqn.test_train import SMALL  # noqa: E402
 
 

@@ -12,23 +12,23 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.curriculum import MpcGapCurriculum  # noqa: E402
 from abr.dqn.demos import collect_demonstrations  # noqa: E402
+from abr.dqn.learner import learning_rate  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import (  # noqa: E402
     HELD_OUT,
-    learning_rate,
-    load_best_model,
     resume_config,
     split_traces,
     train,
 )
-from abr.observation import ObservationSpec  # noqa: E402
-from abr.policies import make_policy  # noqa: E402
-from abr.qoe import make_qoe  # noqa: E402
-from abr.video import load_video  # noqa: E402
+from abr.media.video import load_video  # noqa: E402
+from abr.player.observation import ObservationSpec  # noqa: E402
+from abr.player.qoe import make_qoe  # noqa: E402
+from abr.policies.registry import make_policy  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
 
 SMALL = dict(

@@ -7,13 +7,13 @@ pytest.importorskip("torch")
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 EventAccumulator = event_accumulator.EventAccumulator
 
-from abr.bench import run_policy  # noqa: E402
+from abr.bench.run import run_policy  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.train import split_traces, train  # noqa: E402
 from abr.dqn.validation import Validation  # noqa: E402
-from abr.policies import make_policy  # noqa: E402
-from abr.traces import load_traces  # noqa: E402
-from abr.video import load_video  # noqa: E402
+from abr.media.traces import load_traces  # noqa: E402
+from abr.media.video import load_video  # noqa: E402
+from abr.policies.registry import make_policy  # noqa: E402
 from tests.dqn.test_train import SMALL  # noqa: E402
 
 FOLDERS = ["traces/default/train", "traces/default/test"]

@@ -33,3 +33,10 @@ def report(index: int, level: int, **changes: object) -> dict[str, object]:
     }
     body.update(changes)
     return body
+
+
+def start(client, **changes):
+    """A session started with the Envivio video (and `changes`); its first answer."""
+    answer = client.post("/v1/sessions", json={**VIDEO, **changes})
+    assert answer.status_code == 201, answer.text
+    return answer.json()

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from abr.onnx_policy import OnnxModel
-from abr.sim import BatchSimulator
-from abr.state import PlayerState
-from abr.video import make_video
+from abr.media.video import make_video
+from abr.player.state import PlayerState
+from abr.policies.onnx import OnnxModel
+from abr.sim.simulator import BatchSimulator
 from service.batcher import ModelBatcher
 from service.engine import Engine
 from service.schemas import VideoSpec
@@ -25,7 +25,7 @@ def one_session_states(traces, video, n: int = 24) -> list[PlayerState]:
     for _ in range(5):
         sim.step(rng.integers(0, video.n_levels, n))
     state = sim.player_state()
-    per_session = ("last_level", "buffer_s", "throughput_kbps", "delay_s", "history_count")
+    per_session = ("last_level", "buffer_s", "throughput_kbps", "download_s", "history_count")
     per_session += ("next_sizes_bytes", "chunk_index", "chunks_left")
     return [
         replace(state, **{name: getattr(state, name)[i : i + 1] for name in per_session})

@@ -14,7 +14,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.app import Service, create_app
+from service.app import create_app
+from service.deps import Service
 from service.settings import ServiceSettings
 from tests.service.conftest import VIDEO, make_client
 

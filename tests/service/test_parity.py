@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 
-from abr.bench import run_policy
-from abr.policies import make_policy
-from abr.sim import BatchSimulator
+from abr.bench.run import run_policy
+from abr.policies.registry import make_policy
+from abr.sim.simulator import BatchSimulator
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 from tests.service.conftest import make_client
 
@@ -45,7 +45,7 @@ def replay_through_api(client, traces, video, policy):
                     "index": chunk,
                     "level": int(chosen[i]),
                     "size_bytes": float(result.size_bytes[i]),
-                    "download_s": float(result.delay_s[i]),
+                    "download_s": float(result.download_s[i]),
                     "buffer_s": float(result.buffer_s[i]),
                     "rebuffer_s": float(result.rebuffer_s[i]),
                 },
@@ -84,9 +84,9 @@ def test_stateless_decision_equals_the_session_decision(pensieve_test_traces, en
             for chunk in range(envivio.n_chunks - 1):
                 result = sim.step(bench.levels[chunk])
                 history_kbps.append(
-                    result.size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / result.delay_s
+                    result.size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / result.download_s
                 )
-                history_s.append(result.delay_s)
+                history_s.append(result.download_s)
                 players = [
                     {
                         "chunk_index": chunk + 1,

@@ -63,8 +63,8 @@ def test_bad_reloads_under_load_fail_no_decision(tmp_path):
     being served: both refused, the old model keeps serving, and not one decision fails."""
     import onnx
 
-    from abr.model_meta import METADATA_KEY
-    from abr.onnx_policy import default_model_path
+    from abr.policies.model_meta import METADATA_KEY
+    from abr.policies.onnx import default_model_path
 
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(default_model_path().read_bytes()[:20_000])

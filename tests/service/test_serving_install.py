@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from abr.bench_service import wait_until_up
-from abr.browser import free_port
+from abr.clients.net import free_port, wait_until_up
 from tests.service.conftest import VIDEO
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +57,7 @@ def test_the_serving_install_serves_the_shipped_model_without_torch(tmp_path):
         text=True,
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    check = "import sys, abr.onnx_policy, service.app; assert 'torch' not in sys.modules"
+    check = "import sys, abr.policies.onnx, service.app; assert 'torch' not in sys.modules"
     subprocess.run([str(python), "-c", check], check=True, cwd=tmp_path)
     port = free_port()
     server = subprocess.Popen(

@@ -1,0 +1,43 @@
+"""The `abr` command line: one module per command group, each registering its subcommands.
+Each subcommand's --help says what it does and what it prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from abr.cli import bench, dashjs, media, serve, train
+from abr.cli.common import console
+from abr.media.traces import TraceError
+from abr.media.video import VideoError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="abr",
+        description=(
+            "Adaptive-bitrate control: traces, videos, a Pensieve-exact simulator, baselines, "
+            "a DQN trainer, ONNX export, the decision service and the tools around it."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for group in (media, bench, train, serve, dashjs):
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except (TraceError, VideoError, ValueError) as exc:
+        console.print(f"[red]abr: error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""`abr bench`, `abr bench-sim`, `abr bench-policy`: QoE tables and speed figures."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from abr.cli.common import (
+    command,
+    console,
+    default_traces,
+    json_option,
+    print_json_last,
+    summary_table,
+    trace_and_video_options,
+    trace_set_name,
+)
+from abr.player.qoe import QOE_NAMES
+from abr.policies.registry import POLICY_HELP
+
+if TYPE_CHECKING:
+    from abr.bench.run import PolicyRun
+
+
+def cmd_bench_sim(args: argparse.Namespace) -> None:
+    from abr.bench.sim_speed import run_benchmark
+    from abr.media.traces import load_traces
+    from abr.media.video import load_video
+
+    traces = load_traces(args.traces or default_traces("test"))
+    video = load_video(args.video)
+    counts = [int(x) for x in args.sessions.split(",")]
+    backends = None if args.backend == "all" else [args.backend]
+    with console.status("measuring simulator speed"):
+        result = run_benchmark(traces, video, counts, args.seconds, backends)
+    table = Table(title=f"chunk-steps/s ({len(traces)} traces, training mode)")
+    table.add_column("sessions", justify="right")
+    by_backend = result.steps_per_s_by_backend
+    for backend in by_backend:
+        table.add_column(backend, justify="right")
+        table.add_column(f"{backend} / reference", justify="right")
+    reference = result.reference_steps_per_s
+    for n in counts:
+        cells = []
+        for rates in by_backend.values():
+            cells += [f"{rates[str(n)]:,.0f}", f"{rates[str(n)] / reference:.1f}x"]
+        table.add_row(str(n), *cells)
+    Console().print(table)
+    Console().print(f"scalar reference: {reference:,.0f} chunk-steps/s")
+    if args.json:
+        print_json_last(result.to_dict())
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from abr.bench.report import plot_cdf, plot_timeline, summarize_runs, write_results
+    from abr.bench.run import run_policy
+    from abr.media.traces import load_traces
+    from abr.media.video import load_video
+    from abr.policies.registry import make_policy
+
+    video = load_video(args.video)
+    names = [n.strip() for n in args.policies.split(",") if n.strip()]
+    sources = args.traces or default_traces("test")
+    out = Path(args.out)
+    results: dict[str, dict[str, dict[str, float | None]]] = {}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("benchmark", total=len(sources) * len(names))
+        for source in sources:
+            set_name = trace_set_name(source)
+            traces = load_traces([source])
+            runs: dict[str, PolicyRun] = {}
+            for name in names:
+                progress.update(task, description=f"{set_name}: {name}")
+                runs[name] = run_policy(make_policy(name, args.qoe), traces, video, args.qoe)
+                progress.advance(task)
+            summary = summarize_runs(runs)
+            results[set_name] = summary
+            write_results(out, set_name, runs, summary)
+            plot_cdf(out / f"{set_name}_qoe_cdf.png", f"{set_name}: QoE_{args.qoe} per trace", runs)
+            index = _timeline_index(runs, args.timeline_trace)
+            plot_timeline(
+                out / f"{set_name}_timeline.png", runs, index, video.bitrates_kbps, video.chunk_s
+            )
+            Console(width=140).print(
+                summary_table(f"{set_name} ({len(traces)} traces, QoE {args.qoe})", summary)
+            )
+    console.print(f"results and plots in {out}/")
+    if args.json:
+        print_json_last(next(iter(results.values())) if len(results) == 1 else results)
+
+
+def _timeline_index(runs: Mapping[str, PolicyRun], wanted: str | None) -> int:
+    names = [Path(n).name for n in next(iter(runs.values())).trace_names]
+    if wanted is None:
+        return 0
+    if wanted in names:
+        return names.index(wanted)
+    raise ValueError(f"--timeline-trace {wanted!r} is not in the trace set")
+
+
+def cmd_bench_policy(args: argparse.Namespace) -> None:
+    from abr.bench.policy_speed import decisions_per_s
+    from abr.media.traces import load_traces
+    from abr.media.video import load_video
+    from abr.policies.registry import make_policy
+
+    video = load_video(args.video)
+    traces = load_traces(args.traces or default_traces("test"))
+    policy = make_policy(args.policy)
+    result: dict[str, object] = {"policy": args.policy}
+    if hasattr(policy, "model"):
+        result["providers"] = policy.model.providers
+    rates: dict[str, float] = {}
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        rates[str(batch_size)] = decisions_per_s(policy, traces, video, batch_size, args.seconds)
+    result["decisions_per_s"] = rates
+    table = Table(title=f"{args.policy}: decisions/s (encoding included)")
+    table.add_column("batch", justify="right")
+    table.add_column("decisions/s", justify="right")
+    table.add_column("calls/s", justify="right")
+    for size, rate in rates.items():
+        table.add_row(size, f"{rate:,.0f}", f"{rate / int(size):,.0f}")
+    Console().print(table)
+    if args.json:
+        print_json_last(result)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = command(sub, "bench", "replay trace sets through policies: QoE tables, CSV/JSON, plots")
+    trace_and_video_options(bench, "trace folders, one table each (default: traces/default/test)")
+    bench.add_argument("--policies", default="bb,rb,bola,mpc,dynamic", help=POLICY_HELP)
+    bench.add_argument("--qoe", choices=QOE_NAMES, default="lin")
+    bench.add_argument("--out", default="out/bench", help="folder for CSV, JSON and PNG results")
+    bench.add_argument(
+        "--timeline-trace", help="trace file name for the timeline plot (default: first)"
+    )
+    json_option(bench)
+    bench.set_defaults(func=cmd_bench)
+
+    bench_policy = command(sub, "bench-policy", "policy speed: decisions/s at given batch sizes")
+    trace_and_video_options(bench_policy, "trace folders for states (default: traces/default/test)")
+    bench_policy.add_argument("--policy", default="onnx", help=POLICY_HELP)
+    bench_policy.add_argument("--batch-sizes", default="1,1024", help="comma-separated")
+    bench_policy.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    json_option(bench_policy)
+    bench_policy.set_defaults(func=cmd_bench_policy)
+
+    bench_sim = command(
+        sub, "bench-sim", "simulator speed: vectorised vs scalar reference, chunk-steps/s"
+    )
+    trace_and_video_options(bench_sim, "trace folders (default: traces/default/test)")
+    bench_sim.add_argument("--sessions", default="1,64,1024,4096", help="session counts")
+    bench_sim.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    bench_sim.add_argument("--backend", choices=("all", "numba", "numpy"), default="all")
+    json_option(bench_sim)
+    bench_sim.set_defaults(func=cmd_bench_sim)

@@ -1,0 +1,154 @@
+"""`abr train` and `abr export`: a DQN trained on the simulator, and its ONNX model."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+from rich.console import Console
+
+from abr.cli.common import (
+    command,
+    console,
+    figures_table,
+    json_option,
+    print_json_last,
+    summary_table,
+)
+from abr.dqn.config import CHOICES, DqnConfig
+
+CONFIG_FLAGS = tuple(f.name for f in dataclasses.fields(DqnConfig))
+FLAG_ALIASES = {"n_sessions": ("--sessions",)}
+FLAG_HELP = {
+    "traces": "training trace folders",
+    "val_traces": "validation folders; none: every 10th training trace",
+    "video": "video folder or JSON; none: the embedded one",
+    "n_sessions": "simulator sessions stepped together",
+    "double": "Double DQN targets",
+    "dueling": "dueling Q head",
+    "per": "prioritized replay",
+    "demo_policy": "DQfD: a baseline whose play is kept as demonstrations",
+}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from abr.dqn.train import resume_config, train
+
+    if args.resume:
+        config, out = resume_config(args.resume), args.resume
+    else:
+        config, out = _train_config(args), args.out
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("training", total=config.total_env_steps, figures="")
+
+        def show(figures: dict[str, float]) -> None:
+            progress.update(
+                task,
+                completed=figures["env_steps"],
+                figures=(
+                    f"{figures['steps_per_s']:,.0f} steps/s  eps {figures['epsilon']:.2f}  "
+                    f"loss {figures['loss']:.3f}  val QoE {figures['val_qoe']:.3f}"
+                ),
+            )
+
+        result = train(config, out, show, resume=bool(args.resume))
+    Console().print(figures_table(f"trained: {out}", result.to_dict()))
+    table = json.loads((Path(out) / "validation_table.json").read_text())
+    Console(width=140).print(summary_table(f"validation traces, QoE {config.qoe}", table))
+    by_set_path = Path(out) / "validation_table_by_set.json"
+    if by_set_path.is_file():
+        for name, set_table in json.loads(by_set_path.read_text()).items():
+            Console(width=140).print(summary_table(f"validation set {name}", set_table))
+    if args.json:
+        print_json_last(result.to_dict())
+
+
+def _train_config(args: argparse.Namespace) -> DqnConfig:
+    from abr.dqn.config import load_config
+
+    given = {name: getattr(args, name) for name in CONFIG_FLAGS}
+    return load_config(args.config, **given)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting of `DqnConfig` (`--n-step` for n_step; booleans also as `--no-…`),
+    typed from the dataclass; a flag not given leaves the setting to the TOML file or the
+    default."""
+    hints = typing.get_type_hints(DqnConfig)
+    for name, default in ((f.name, _default(f)) for f in dataclasses.fields(DqnConfig)):
+        flags = [f"--{name.replace('_', '-')}", *FLAG_ALIASES.get(name, ())]
+        text = FLAG_HELP.get(name, "see abr/dqn/config.py") + f" (default: {default})"
+        kind = hints[name]
+        options: dict[str, typing.Any] = {"dest": name, "help": text, "default": None}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is list:
+            options |= {"nargs": "+", "type": typing.get_args(kind)[0]}
+        else:
+            options["type"] = _without_none(kind)
+        if name in CHOICES:
+            options["choices"] = CHOICES[name]
+        parser.add_argument(*flags, **options)
+
+
+def _without_none(kind: typing.Any) -> typing.Any:
+    """`float` for `float | None`; the type itself otherwise."""
+    kinds = [k for k in typing.get_args(kind) if k is not type(None)]
+    return kinds[0] if kinds else kind
+
+
+def _default(field: dataclasses.Field[typing.Any]) -> object:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from abr.dqn.export import export_onnx
+
+    metadata = export_onnx(args.source, args.out)
+    summary = {
+        "out": args.out,
+        "model_version": metadata.version,
+        "ladder_kbps": metadata.ladder_kbps,
+        "val_qoe": metadata.val_qoe,
+        "env_steps": metadata.env_steps,
+        "train_traces_digest": metadata.train_traces_digest,
+    }
+    if metadata.ensemble_members:
+        summary["ensemble_members"] = len(metadata.ensemble_members)
+    Console().print(figures_table(f"exported {' '.join(args.source)}", summary))
+    if args.json:
+        print_json_last(summary)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    train = command(sub, "train", "train a DQN policy on the simulator (needs torch)")
+    train.add_argument("--config", help="TOML file of settings (see abr/dqn/config.py)")
+    train.add_argument("--out", default="runs/dqn", help="run folder")
+    train.add_argument("--resume", metavar="RUN_DIR", help="go on with an interrupted run")
+    _add_config_flags(train)
+    json_option(train)
+    train.set_defaults(func=cmd_train)
+
+    export = command(sub, "export", "export a trained Q-network to ONNX (needs torch and onnx)")
+    export.add_argument(
+        "source",
+        nargs="+",
+        help="run folder (its best.pt) or a checkpoint file; several: one ensemble (mean Q)",
+    )
+    export.add_argument("--out", required=True, help="the .onnx file to write")
+    json_option(export)
+    export.set_defaults(func=cmd_export)

@@ -1,0 +1,122 @@
+"""The DQN learner: the online, target and averaged networks, the optimizer, and one update.
+
+One update is a gradient step on a batch of the agent's transitions (prioritized or uniform)
+and, with DQfD, a batch of demonstrations, in one forward pass: the TD loss (Huber, weighted by
+importance weights) on both, DQfD's large-margin loss on the demonstrations; then the target
+network follows (hard copies or Polyak) and so does the averaged copy that validation plays.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from abr.dqn.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
+from abr.dqn.config import DqnConfig
+from abr.dqn.networks import QNetwork
+from abr.dqn.targets import large_margin_loss, linear_schedule, polyak_update, td_target
+
+
+class Learner:
+    def __init__(
+        self,
+        config: DqnConfig,
+        online_network: QNetwork,
+        generator: torch.Generator,
+        demo_replay: ReplayBuffer | None = None,
+    ) -> None:
+        self.config = config
+        self.online_network = online_network
+        self.target_network = copy.deepcopy(online_network)
+        # what validation plays and best.pt keeps: the online network, or an average of it
+        self.evaluated_network = (
+            online_network if config.eval_average_tau is None else copy.deepcopy(online_network)
+        )
+        self.optimizer = torch.optim.Adam(online_network.parameters(), lr=config.learning_rate)
+        self.generator = generator
+        self.demo_replay = demo_replay
+        self.updates = 0
+
+    def set_learning_rate(self, env_steps: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, env_steps)
+
+    def learn(self, replay: ReplayBuffer | None, beta: float) -> torch.Tensor:
+        """One update on `replay` (if given) and the demonstrations (if any); the loss, left on
+        the device."""
+        loss = self._gradient_step(replay, beta)
+        self.updates += 1
+        self._follow()
+        return loss
+
+    def _gradient_step(self, replay: ReplayBuffer | None, beta: float) -> torch.Tensor:
+        config = self.config
+        parts: list[Batch] = []
+        if replay is not None:
+            if isinstance(replay, PrioritizedReplayBuffer):
+                parts.append(replay.sample(config.batch_size, self.generator, beta))
+            else:
+                parts.append(replay.sample(config.batch_size, self.generator))
+        if self.demo_replay is not None:
+            parts.append(self.demo_replay.sample(config.demo_batch_size, self.generator))
+        batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True)))
+        td_target_value = td_target(
+            self.online_network,
+            self.target_network,
+            batch.next_obs,
+            batch.returns,
+            batch.discount,
+            config.double,
+        )  # [B]
+        q = self.online_network(batch.obs)  # [B, A]
+        q_taken = q.gather(1, batch.action[:, None]).squeeze(1)  # [B]
+        td_error = td_target_value - q_taken
+        loss = (batch.weight * F.huber_loss(q_taken, td_target_value, reduction="none")).mean()
+        n_agent = config.batch_size if replay is not None else 0
+        if self.demo_replay is not None:
+            margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)
+            loss = loss + config.demo_loss_weight * margin.mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.online_network.parameters(), config.grad_clip)
+        self.optimizer.step()
+        if replay is not None:
+            replay.update_priorities(parts[0].slot, td_error[:n_agent])
+        return loss.detach()
+
+    def _follow(self) -> None:
+        config = self.config
+        if config.target_tau < 1.0:
+            polyak_update(self.online_network, self.target_network, config.target_tau)
+        elif self.updates % config.target_update_every == 0:
+            self.target_network.load_state_dict(self.online_network.state_dict())
+        if config.eval_average_tau is not None:
+            polyak_update(self.online_network, self.evaluated_network, config.eval_average_tau)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "online": self.online_network.state_dict(),
+            "target": self.target_network.state_dict(),
+            "evaluated": self.evaluated_network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.online_network.load_state_dict(saved["online"])
+        self.target_network.load_state_dict(saved["target"])
+        self.evaluated_network.load_state_dict(saved["evaluated"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.generator.set_state(saved["generator"].cpu())  # map_location moved it
+
+
+def learning_rate(config: DqnConfig, env_steps: int) -> float:
+    """Adam's step size now: constant, or annealed linearly to `learning_rate_end`."""
+    if config.learning_rate_end is None:
+        return config.learning_rate
+    return linear_schedule(
+        config.learning_rate, config.learning_rate_end, config.total_env_steps, env_steps
+    )

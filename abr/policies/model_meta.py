@@ -1,0 +1,88 @@
+"""What an exported model says about itself, stored as JSON under one key of the ONNX graph's
+metadata, and read back (and checked) by the runtime policy. Torch-free: the service reads it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from abr.player.observation import ObservationSpec
+
+METADATA_KEY = "abr.model"
+MODEL_FORMAT = "abr-model-v1"
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    obs_spec: ObservationSpec
+    ladder_kbps: list[float]
+    chunk_s: float
+    qoe: str
+    train_traces: list[str]
+    train_traces_digest: str
+    val_qoe: float | None
+    env_steps: int
+    code_version: str
+    created_utc: str
+    train_config: dict[str, Any] = field(default_factory=dict)
+    # an ensemble (mean Q of several networks): one entry per member (checkpoint, its validation
+    # QoE, env steps, seed); empty for a single network
+    ensemble_members: list[dict[str, Any]] = field(default_factory=list)
+    format: str = MODEL_FORMAT
+
+    @property
+    def version(self) -> str:
+        """A short name for this model: its creation time and training-data digest."""
+        return f"{self.created_utc}/{self.train_traces_digest[:8]}"
+
+    def matches_ladder(self, bitrates_kbps: np.ndarray) -> bool:
+        ladder = self.ladder_kbps
+        if len(ladder) != len(bitrates_kbps):
+            return False
+        return all(
+            abs(a - b) <= 1e-6 * b for a, b in zip(ladder, bitrates_kbps.tolist(), strict=True)
+        )
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["obs_spec"] = self.obs_spec.to_dict()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> ModelMetadata:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{source}: metadata {METADATA_KEY!r} is not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{source}: metadata {METADATA_KEY!r} is not a JSON object")
+        if data.get("format") != MODEL_FORMAT:
+            raise ModelError(
+                f"{source}: model format {data.get('format')!r}; this code reads {MODEL_FORMAT}"
+            )
+        try:
+            data["obs_spec"] = ObservationSpec.from_dict(data["obs_spec"])
+            metadata = cls(**data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: metadata {METADATA_KEY!r} is incomplete ({exc})") from None
+        if len(metadata.ladder_kbps) != metadata.obs_spec.n_levels:
+            raise ModelError(
+                f"{source}: ladder has {len(metadata.ladder_kbps)} levels, "
+                f"observation spec {metadata.obs_spec.n_levels}"
+            )
+        return metadata
+
+    def check_video(self, bitrates_kbps: np.ndarray, source: str) -> None:
+        """The model only knows the ladder it was trained on: refuse any other."""
+        if not self.matches_ladder(bitrates_kbps):
+            raise ModelError(
+                f"{source}: model ladder {self.ladder_kbps} kbps does not match the video's "
+                f"{bitrates_kbps.tolist()} kbps"
+            )

@@ -1,0 +1,50 @@
+"""What the routes share, and how they get it: the `Service` (settings, the decision engine, the
+session store, the metrics), built in the app's lifespan; `ServiceDep` for FastAPI routes (the
+fast routes get it as their first argument)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, Request
+
+from service.engine import Choice, Engine
+from service.errors import UnknownSession
+from service.metrics import ServiceMetrics
+from service.sessions import PlayerSession
+from service.settings import ServiceSettings
+from service.store import MemoryStore, SessionStore
+
+
+class Service:
+    def __init__(self, settings: ServiceSettings, store: SessionStore | None = None) -> None:
+        self.settings = settings
+        self.engine = Engine(settings)
+        self.store = store or MemoryStore(settings.max_sessions, settings.session_ttl_s)
+        self.metrics = ServiceMetrics()
+        self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
+
+    def session(self, session_id: str) -> PlayerSession:
+        session = self.store.get(session_id)
+        if session is None:
+            raise UnknownSession(session_id)
+        return session
+
+    def count(self, choice: Choice) -> None:
+        if len(choice.levels) == 1:  # the common case, kept cheap
+            self.metrics.count_decisions(choice.policy, int(choice.levels[0]))
+        else:
+            for level, count in enumerate(np.bincount(choice.levels).tolist()):
+                if count:
+                    self.metrics.count_decisions(choice.policy, level, count)
+        if choice.fallback:
+            self.metrics.fallbacks.inc(len(choice.levels))
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]

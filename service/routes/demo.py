@@ -1,0 +1,33 @@
+"""The dash.js demo page: the player, our ABR rule, and live charts per chunk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, Response
+
+from service.deps import ServiceDep
+from service.errors import Missing
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/demo")
+async def demo_page() -> FileResponse:
+    return FileResponse(STATIC / "demo.html", media_type="text/html")
+
+
+@router.get("/demo/abr-service-rule.js")
+async def demo_rule() -> FileResponse:
+    return FileResponse(STATIC / "abr-service-rule.js", media_type="text/javascript")
+
+
+@router.get("/demo/dash.all.min.js", response_model=None)
+async def demo_dashjs(service: ServiceDep) -> Response:
+    path = service.settings.dashjs_path
+    if not path.is_file():
+        raise Missing("dashjs_path", f"{path} is missing (npm install in players/dashjs)")
+    return FileResponse(path, media_type="text/javascript")

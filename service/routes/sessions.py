@@ -1,0 +1,88 @@
+"""A player's session: start, a report per chunk (the answer is the next level), its log, end."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import Service, ServiceDep
+from service.errors import UnknownSession
+from service.fastpath import ERRORS, FastRouter
+from service.schemas import (
+    ChunkDecision,
+    ChunkReport,
+    SessionLog,
+    SessionStart,
+    SessionStarted,
+    SessionSummaryOut,
+)
+
+fast = FastRouter("sessions")
+router = APIRouter(tags=["sessions"])
+
+
+@fast.post("/v1/sessions", status=201)
+async def start_session(service: Service, body: SessionStart) -> SessionStarted:
+    """Start a session for one player and video; the answer holds the first chunk's level."""
+    session, choice = service.engine.new_session(body, body.policy, body.qoe)
+    service.store.put(session)
+    service.count(choice)
+    level = int(choice.levels[0])
+    return SessionStarted(
+        session_id=session.session_id,
+        level=level,
+        bitrate_kbps=float(session.video.bitrates_kbps[level]),
+        policy=choice.policy,
+        model_version=choice.model_version,
+        fallback=choice.fallback,
+        chunk_index=0,
+    )
+
+
+@fast.post("/v1/sessions/{session_id}/chunks")
+async def report_chunk(service: Service, session_id: str, body: ChunkReport) -> ChunkDecision:
+    """Report the chunk just downloaded; the answer is the next level (null at the end)."""
+    session = service.session(session_id)
+    service.engine.check_report(session, body.index, body.level)
+    choice = await service.engine.apply_report(
+        session, body.level, body.size_bytes, body.download_s, body.buffer_s, body.rebuffer_s
+    )
+    if choice is None:
+        return ChunkDecision(
+            level=None,
+            bitrate_kbps=None,
+            policy=session.policy_name,
+            model_version=None,
+            fallback=False,
+            chunk_index=None,
+            done=True,
+        )
+    service.count(choice)
+    level = int(choice.levels[0])
+    return ChunkDecision(
+        level=level,
+        bitrate_kbps=float(session.video.bitrates_kbps[level]),
+        policy=choice.policy,
+        model_version=choice.model_version,
+        fallback=choice.fallback,
+        chunk_index=session.next_index,
+        done=False,
+    )
+
+
+# GET on the same path (the session's log, below) is a FastAPI route: shared
+@fast.delete("/v1/sessions/{session_id}", shared=True)
+async def end_session(service: Service, session_id: str) -> SessionSummaryOut:
+    """End the session; the answer is its QoE summary (chunks 2..N, as the benchmark scores)."""
+    session = service.store.pop(session_id)
+    if session is None:
+        raise UnknownSession(session_id)
+    return SessionSummaryOut.model_validate(session.summary())
+
+
+@router.get("/v1/sessions/{session_id}", responses=ERRORS)
+async def session_log(session_id: str, service: ServiceDep) -> SessionLog:
+    """The session so far: its QoE summary and the level of every chunk it reported."""
+    session = service.session(session_id)
+    return SessionLog.model_validate(
+        {**session.summary(), "levels": session.levels, "rebuffer_s_by_chunk": session.rebuffer_s}
+    )

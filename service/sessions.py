@@ -1,0 +1,82 @@
+"""A player's session as the service keeps it: exactly what the simulator keeps for a player
+(the last `HISTORY_LEN` chunk throughputs and download times, buffer, last level, next chunk),
+so that a trace replayed chunk by chunk through the API gets the levels `abr bench` gives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from abr.media.video import Video
+from abr.player.qoe import make_qoe, summarize_session
+from abr.player.state import PlayerState, player_state
+from abr.policies.base import Policy
+from abr.sim.simulator import SimConfig
+
+HISTORY_LEN = SimConfig().history_len  # what the simulator keeps, so that decisions match
+FIRST_LEVEL = SimConfig().default_level  # the protocol's first chunk
+
+
+@dataclass
+class PlayerSession:
+    session_id: str
+    policy_name: str
+    qoe_name: str
+    video: Video
+    policy: Policy | None  # None for dqn: the engine's current model decides
+    next_index: int = 0  # the chunk the next report must be about
+    last_level: int = FIRST_LEVEL
+    buffer_s: float = 0.0
+    throughput_kbps: np.ndarray = field(default_factory=lambda: np.zeros(HISTORY_LEN))
+    download_s: np.ndarray = field(default_factory=lambda: np.zeros(HISTORY_LEN))
+    history_count: int = 0
+    levels: list[int] = field(default_factory=list)
+    rebuffer_s: list[float] = field(default_factory=list)
+    fallbacks: int = 0
+    fallback_policy: Policy | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.next_index >= self.video.n_chunks
+
+    def player_state(self) -> PlayerState:
+        """A copy: later reports do not change it (decisions may be made after a wait)."""
+        return player_state(
+            self.video,
+            chunk_index=np.array([self.next_index]),
+            last_level=np.array([self.last_level]),
+            buffer_s=np.array([self.buffer_s]),
+            throughput_kbps=self.throughput_kbps[None, :].copy(),
+            download_s=self.download_s[None, :].copy(),
+            history_count=np.array([self.history_count]),
+        )
+
+    def summary(self) -> dict[str, object]:
+        base: dict[str, object] = {
+            "session_id": self.session_id,
+            "policy": self.policy_name,
+            "qoe": self.qoe_name,
+            "chunks": len(self.levels),
+            "fallbacks": self.fallbacks,
+        }
+        keys = (
+            "mean_qoe",
+            "total_qoe",
+            "avg_bitrate_kbps",
+            "rebuffer_s",
+            "startup_delay_s",
+            "rebuffer_ratio",
+            "switches",
+        )
+        if len(self.levels) < 2:  # the protocol scores chunks 2..N: nothing to score yet
+            return {**base, **dict.fromkeys(keys)}
+        metric = make_qoe(self.qoe_name, self.video.bitrates_kbps)
+        summary = summarize_session(
+            metric,
+            np.array(self.levels),
+            np.array(self.rebuffer_s),
+            self.video.bitrates_kbps,
+            self.video.chunk_s,
+        ).to_dict()
+        return {**base, **{key: summary[key] for key in keys}}

@@ -1,0 +1,78 @@
+"""The `abr` console script, run as users run it: a subprocess, reading its stdout."""
+
+import numpy as np
+
+from abr.media.traces import read_trace
+from tests.conftest import PENSIEVE_TEST, SHARED_DATA, abr, last_json, require_shared
+
+
+def test_help_lists_the_subcommands():
+    out = abr("--help").stdout
+    for command in ("traces", "video", "bench-sim"):
+        assert command in out
+    assert "zero-bandwidth runs" in abr("traces", "stats", "--help").stdout
+
+
+def test_traces_stats_json():
+    stats = last_json(abr("traces", "stats", str(require_shared(PENSIEVE_TEST)), "--json"))
+    assert stats["files"] == 142
+    assert abs(stats["time_weighted_mean_mbps"] - 1.202) < 0.001  # PROVENANCE.md
+    assert abs(stats["total_hours"] - 10.3) < 0.05
+
+
+def test_malformed_trace_exits_2_naming_file_and_line(tmp_path):
+    (tmp_path / "broken").write_text("0 1\n1 2\n2 x\n")
+    result = abr("traces", "stats", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'broken'}:3: not a number" in result.stderr.replace("\n", "")
+
+
+def test_convert_mahimahi_to_cooked_and_back(tmp_path):
+    source = require_shared(SHARED_DATA / "traces" / "mahimahi" / "Verizon-LTE-short.down")
+    abr("traces", "convert", str(source), str(tmp_path / "cooked"), "--to", "cooked")
+    cooked = read_trace(tmp_path / "cooked")
+    assert abs(cooked.duration_s - 140.0) < 1e-9
+    abr(
+        "traces",
+        "convert",
+        str(tmp_path / "cooked"),
+        str(tmp_path / "again.down"),
+        "--to",
+        "mahimahi",
+    )
+    original = np.loadtxt(source)
+    again = np.loadtxt(tmp_path / "again.down")
+    assert abs(len(again) - len(original)) <= 1  # the same packets, up to the last partial one
+    assert abs(again[-1] - original[-1]) <= 1000
+
+
+def test_synth_then_stats(tmp_path):
+    abr(
+        "traces",
+        "synth",
+        "--out",
+        str(tmp_path),
+        "--count",
+        "3",
+        "--seed",
+        "9",
+        "--duration-s",
+        "60",
+    )
+    stats = last_json(abr("traces", "stats", str(tmp_path), "--json"))
+    assert stats["files"] == 3 and abs(stats["total_hours"] - 3 * 60 / 3600) < 1e-9
+
+
+def test_video_synth_and_info(tmp_path):
+    abr(
+        "video", "synth", "--out", str(tmp_path / "v.json"), "--ladder", "200,800", "--chunks", "10"
+    )
+    info = last_json(abr("video", "info", str(tmp_path / "v.json"), "--json"))
+    assert info["bitrates_kbps"] == [200.0, 800.0] and info["chunks"] == 10
+
+
+def test_bench_sim_json_has_the_promised_keys():
+    result = last_json(abr("bench-sim", "--sessions", "1,16", "--seconds", "0.05", "--json"))
+    assert result["reference_steps_per_s"] > 0
+    assert set(result["steps_per_s"]) == {"1", "16"}
+    assert result["speedup_at_16"] == result["steps_per_s"]["16"] / result["reference_steps_per_s"]
