@@ -233,7 +233,7 @@ class Engine:
                 download_s[i, width - k :] = delay[i]
         buffer_s = np.array([p.buffer_s for p in players])
         history_count = np.minimum(counts, width)
-        return _state(
+        return player_state(
             video, chunk, last_level, buffer_s, throughput_kbps, download_s, history_count
         )
 
@@ -263,7 +263,7 @@ class Engine:
             throughput_kbps = np.concatenate([pad, throughput_kbps], axis=1)
             download_s = np.concatenate([pad, download_s], axis=1)
         buffer_s = np.array(body.buffer_s)
-        return _state(video, chunk, last_level, buffer_s, throughput_kbps, download_s, counts)
+        return player_state(video, chunk, last_level, buffer_s, throughput_kbps, download_s, counts)
 
     def _check_histories(
         self,
@@ -299,20 +299,6 @@ def _matrix(rows: list[list[float]], width: int) -> np.ndarray:
     """[n][width] lists as an [n, width] array (half the time of np.array on nested lists)."""
     flat = np.fromiter(itertools.chain.from_iterable(rows), float, count=len(rows) * width)
     return flat.reshape(len(rows), width)
-
-
-def _state(
-    video: Video,
-    chunk: np.ndarray,
-    last_level: np.ndarray,
-    buffer_s: np.ndarray,
-    throughput_kbps: np.ndarray,
-    download_s: np.ndarray,
-    history_count: np.ndarray,
-) -> PlayerState:
-    return player_state(
-        video, chunk, last_level, buffer_s, throughput_kbps, download_s, history_count
-    )
 
 
 # -------------------------------------------------------------------- helpers

@@ -1,4 +1,4 @@
-"""Trace-replay QoE benchmark under the evaluation protocol (DESIGN.md).
+"""Trace-replay QoE benchmark under the evaluation protocol (docs/design.md).
 
 Every trace is played once in evaluation mode (from time_s[0], no noise); the first chunk is
 fetched at the default level from an empty buffer, the policy chooses the rest; a trace's score

@@ -177,7 +177,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
-        "--workers", type=int, default=1, help="processes; sessions live in one (see README)"
+        "--workers", type=int, default=1, help="processes; sessions live in one (docs/http-api.md)"
     )
     serve.add_argument("--model", help="ONNX model (default: ABR_MODEL_PATH or the shipped one)")
     serve.add_argument("--log-level", default="warning")

@@ -77,8 +77,8 @@ def summarize_session(
 ) -> SessionSummary:
     """Summarise one session's chunks; the first `skip_first` chunks are the startup.
 
-    The protocol (DESIGN.md) scores chunks 2..N: chunk 1 is fetched at the default level with an
-    empty buffer, so its whole delay is startup, not a stall, and R_0 = R_1.
+    The protocol (docs/design.md) scores chunks 2..N: chunk 1 is fetched at the default level
+    with an empty buffer, so its whole download is startup, not a stall, and R_0 = R_1.
     """
     levels = np.asarray(levels, dtype=np.int64)
     rebuffer_s = np.asarray(rebuffer_s, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""RobustMPC (Yin et al., SIGCOMM 2015), as defined in DESIGN.md.
+"""RobustMPC (Yin et al., SIGCOMM 2015), as defined in docs/design.md.
 
 Throughput prediction: the harmonic mean of the last 5 chunk throughputs, divided by
 1 + the largest relative prediction error of the last 5 decisions (an error is

@@ -19,7 +19,7 @@ from abr.policies.model_meta import METADATA_KEY, ModelError, ModelMetadata
 
 
 def default_model_path() -> Path:
-    """The model shipped inside the package (see the README for how it was made)."""
+    """The model shipped inside the package (docs/model-card.md says how it was made)."""
     return Path(str(resources.files("abr") / "data" / "default_model.onnx"))
 
 

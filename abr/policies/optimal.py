@@ -14,8 +14,8 @@ as well with the same actions. That argument is exact but for two gaps, which ar
 discretisation error: states in one cell may stand up to `time_bin_s` apart on the trace, and
 extra buffer can change later sleeps (and so the trace position). Neither has a closed-form
 bound; we bound it empirically: the DP matches exhaustive search on small instances
-(tests/test_optimal.py), and the README gives the set's mean as `time_bin_s` goes from 4 s to
-0.25 s.
+(tests/policies/test_optimal.py), and docs/design.md gives the set's mean as `time_bin_s` goes
+from 4 s to 1 s.
 """
 
 from __future__ import annotations

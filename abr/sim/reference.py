@@ -1,4 +1,4 @@
-"""The scalar reference simulator, written straight from the four steps of DESIGN.md.
+"""The scalar reference simulator, written straight from the four steps of docs/design.md.
 
 One session, one chunk at a time, walking the trace interval by interval like Pensieve's
 `sim/env.py`. It is slow and obvious on purpose: the vectorised simulator is checked against it,

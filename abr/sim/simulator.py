@@ -1,24 +1,25 @@
 """A chunk-level, trace-driven ABR simulator, vectorised over sessions (Pensieve-exact).
 
 STATE   per session: the trace, the trace clock (and the sample it falls in), the buffer, the next
-        chunk index, and histories of chunk throughput and delay. `player_state()` gives what a
-        player can observe, as a batched `PlayerState`.
+        chunk index, and histories of chunk throughput and download time. `player_state()` gives
+        what a player can observe, as a batched `PlayerState`.
 ACTION  per session: the level (0 = lowest bitrate) of the next chunk.
-STEP    for each session, Pensieve's `get_video_chunk` (DESIGN.md, "Simulator semantics"):
+STEP    for each session, Pensieve's `get_video_chunk` (docs/design.md, "Simulator semantics"):
         1. the chunk downloads along the trace from the session clock, each interval delivering
            `mbps * 1e6 / 8 * dt * payload_fraction` bytes, the last one cut at the fraction needed;
-           at the trace's end the clock wraps to sample 1, time 0. `delay = download + rtt`, times
-           U(noise_low, noise_high) in training mode;
-        2. `rebuffer = max(delay - buffer, 0)`; `buffer = max(buffer - delay, 0) + chunk_s`;
+           at the trace's end the clock wraps to sample 1, time 0. `download_s = transfer + rtt`,
+           times U(noise_low, noise_high) in training mode;
+        2. `rebuffer = max(download_s - buffer, 0)`;
+           `buffer = max(buffer - download_s, 0) + chunk_s`;
         3. above `buffer_cap_s` the player sleeps `ceil((buffer - cap) / quantum) * quantum`, which
-           leaves the buffer and advances the clock through the trace (not part of the delay);
-        4. buffers start at 0, so the first chunk's whole delay is rebuffering.
+           leaves the buffer and advances the clock through the trace (not part of download_s);
+        4. buffers start at 0, so the first chunk's whole download is rebuffering.
 MODES   evaluation: session i plays the trace given at reset once from time_s[0], sample 1, no
         noise. Training: a random trace from a random sample, with noise.
 RESET   explicit: `step` never resets. A finished session (`done`) keeps its last state until
         `reset(mask=done)` starts it again ("same-step" autoreset when called right after step).
 REFERENCE  Mao et al., "Neural Adaptive Video Streaming with Pensieve", SIGCOMM 2017, sim/env.py
-        and sim/fixed_env.py; tests/reference_sim.py is the scalar twin this is checked against.
+        and sim/fixed_env.py; abr/sim/reference.py is the scalar twin this is checked against.
 """
 
 from __future__ import annotations

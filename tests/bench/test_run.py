@@ -1,4 +1,4 @@
-"""The evaluation protocol against DESIGN.md's reference figures, and the bench outputs."""
+"""The evaluation protocol against docs/design.md's reference figures, and the bench outputs."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from abr.media.traces import load_traces
 from abr.policies.registry import make_policy
 from tests.conftest import ENVIVIO, SHARED_DATA, abr, last_json, require_shared
 
-# DESIGN.md, "The evaluation protocol": mean QoE_lin per chunk, chunks 2..48, Envivio video
+# docs/design.md, "The evaluation protocol": mean QoE_lin per chunk, chunks 2..48, Envivio video
 REFERENCE = {
     "pensieve/test": {"bb": 0.639, "rb": 0.745},
     "puffer21/test": {"bb": -0.129, "rb": 0.670},
