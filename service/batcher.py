@@ -18,6 +18,7 @@ import numpy as np
 from abr.media.video import Video
 from abr.player.observation import encode
 from abr.player.state import PlayerState, stack_states
+from abr.policies.model_meta import ModelError
 from abr.policies.onnx import OnnxModel
 
 
@@ -48,30 +49,37 @@ class ModelBatcher:
         waiting, self.waiting = self.waiting, []
         self.batch_sizes = [*self.batch_sizes[-99:], len(waiting)]
         try:
-            answers: list[tuple[int, str] | None] = list(self._levels(waiting))
+            answers = self._levels(waiting)
         except Exception:  # any inference failure: every caller falls back, and is counted
             answers = [None] * len(waiting)
         for item, answer in zip(waiting, answers, strict=True):
             if not item.answer.done():  # a caller that went away no longer waits
                 item.answer.set_result(answer)
 
-    def _levels(self, waiting: list[_Waiting]) -> list[tuple[int, str]]:
+    def _levels(self, waiting: list[_Waiting]) -> list[tuple[int, str] | None]:
+        """One inference for every waiting state whose video the model can play; None for the
+        others (those sessions alone fall back)."""
         model = self.current_model()
         if model is None:
             raise RuntimeError("no model loaded")
         by_video: dict[int, list[int]] = {}
         for i, item in enumerate(waiting):
             by_video.setdefault(id(item.video), []).append(i)
-        order = [i for rows in by_video.values() for i in rows]
-        blocks = []
+        order, blocks = [], []
         for rows in by_video.values():
             video = waiting[rows[0]].video
-            model.metadata.check_video(video.bitrates_kbps, str(model.path))
+            try:
+                model.metadata.check_video(video.bitrates_kbps, str(model.path))
+            except ModelError:
+                continue
             state = stack_states([waiting[i].state for i in rows])
             blocks.append(encode(state, model.metadata.obs_spec))
+            order += rows
+        answers: list[tuple[int, str] | None] = [None] * len(waiting)
+        if not blocks:
+            return answers
         chosen = model.q_values(np.concatenate(blocks)).argmax(axis=1).tolist()
         version = model.metadata.version
-        answers = [(0, version)] * len(waiting)
         for i, level in zip(order, chosen, strict=True):
             answers[i] = (int(level), version)
         return answers

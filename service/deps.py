@@ -21,7 +21,9 @@ class Service:
     def __init__(self, settings: ServiceSettings, store: SessionStore | None = None) -> None:
         self.settings = settings
         self.engine = Engine(settings)
-        self.store = store or MemoryStore(settings.max_sessions, settings.session_ttl_s)
+        self.store = store or MemoryStore(
+            settings.max_sessions, settings.session_ttl_s, max_table_bytes=settings.max_table_bytes
+        )
         self.metrics = ServiceMetrics()
         self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from abr.media.video import Video, VideoError, make_video, nominal_sizes_bytes
+from abr.media.video import Video, VideoError, make_video, nominal_video
 from abr.player.state import PlayerState, player_state
 from abr.policies.base import Policy
 from abr.policies.model_meta import ModelError
-from abr.policies.mpc import RobustMpc
+from abr.policies.mpc import RobustMpc, plans_per_decision
 from abr.policies.onnx import OnnxModel, default_model_path
 from abr.policies.registry import BASELINES, POLICIES, make_policy
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
@@ -53,9 +53,11 @@ class Engine:
         self.settings = settings
         self.model: OnnxModel | None = None
         self.model_error: str | None = None
-        self.model_path: Path = settings.model_path or default_model_path()
+        self.configured_path: Path = settings.model_path or default_model_path()
+        self.model_path: Path = self.configured_path  # the model serving now
         self.fallback_name = settings.fallback_policy
         self.batcher = ModelBatcher(lambda: self.model)
+        self.videos = AcceptedVideos()
         try:
             self.model = OnnxModel(self.model_path, threads=settings.onnx_threads)
         except ModelError as exc:
@@ -67,8 +69,9 @@ class Engine:
         return self.model.metadata.version if self.model is not None else None
 
     def reload(self, path: str | None) -> OnnxModel:
-        """Load and check the new model fully before swapping it in; on error the old one stays."""
-        new_path = Path(path) if path else self.model_path
+        """Load and check the new model (`path`, or the configured one) fully before swapping it
+        in; on error the old one stays."""
+        new_path = Path(path) if path else self.configured_path
         model = OnnxModel(new_path, threads=self.settings.onnx_threads)  # raises ModelError
         self.model, self.model_path, self.model_error = model, new_path, None
         return model
@@ -81,8 +84,12 @@ class Engine:
         if spec.n_chunks > limits.max_chunks:
             raise InvalidField("n_chunks", f"more than {limits.max_chunks}")
         if spec.chunk_sizes_bytes is None:
+            key = (tuple(spec.ladder_kbps), spec.chunk_s, spec.n_chunks)
+            known = self.videos.get(key)
+            if known is not None:
+                return known
             try:
-                return _nominal_video(tuple(spec.ladder_kbps), spec.chunk_s, spec.n_chunks)
+                return nominal_video(*key, name="session")
             except VideoError as exc:
                 raise InvalidField("ladder_kbps", exc.reason) from None
         sizes = spec.chunk_sizes_bytes
@@ -103,6 +110,7 @@ class Engine:
             self._check_model_ladder(video)
         baseline = None if policy == "dqn" else _new_policy(policy, 1, video)
         session = PlayerSession(secrets.token_urlsafe(12), policy, qoe, video, baseline)
+        self.videos.remember(video)
         first = min(FIRST_LEVEL, video.n_levels - 1)
         session.last_level = first
         version = self.model_version if policy == "dqn" else None
@@ -197,9 +205,29 @@ class Engine:
                 "policy", f"{policy!r} keeps state between chunks; use /v1/sessions for it"
             )
         video = self.video(spec)
+        self._check_batch_work(policy, n, video, field)
         if policy == "dqn" and self.model is not None:
             self._check_model_ladder(video)
+        elif policy != "dqn":
+            _new_policy(policy, 1, video)  # refuses a ladder the policy cannot play
+        self.videos.remember(video)
         return video
+
+    def _check_batch_work(self, policy: str, n: int, video: Video, field: str) -> None:
+        """RobustMPC plans per player (its error memory is each player's own): a batch may ask
+        for at most `max_batch_plans` level combinations in all. The fallback of a dqn batch
+        counts too when it is RobustMPC."""
+        planner = policy == "mpc" or (policy == "dqn" and self.fallback_name == "mpc")
+        if not planner:
+            return
+        plans = plans_per_decision(RobustMpc().horizon, video.n_levels)
+        budget = self.settings.max_batch_plans
+        if n * plans > budget:
+            raise TooLarge(
+                field,
+                f"{n} players x {plans} RobustMPC plans each is over the {budget} plans one "
+                f"request may take: send at most {budget // plans} players per request",
+            )
 
     def _decide_state(self, state: PlayerState, video: Video, policy: str) -> Choice:
         if policy == "mpc":  # its error memory is rebuilt from the history given
@@ -308,11 +336,33 @@ def _push(history: np.ndarray, value: float) -> None:
     history[-1] = value
 
 
-@lru_cache(maxsize=256)
-def _nominal_video(ladder_kbps: tuple[float, ...], chunk_s: float, n_chunks: int) -> Video:
-    """Videos without a size table, shared by every session that plays the same ladder."""
-    sizes = nominal_sizes_bytes(np.array(ladder_kbps), chunk_s, n_chunks)
-    return make_video(ladder_kbps, chunk_s, sizes, "session")
+class AcceptedVideos:
+    """Videos without a size table that a request was accepted for, shared by every session
+    and batch that plays the same ladder (so concurrent decisions encode them together). Each
+    holds O(levels) memory (`nominal_video`); at most `capacity` are kept, least recently used
+    out first. A rejected request never adds one."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._videos: OrderedDict[tuple[tuple[float, ...], float, int], Video] = OrderedDict()
+
+    def get(self, key: tuple[tuple[float, ...], float, int]) -> Video | None:
+        video = self._videos.get(key)
+        if video is not None:
+            self._videos.move_to_end(key)
+        return video
+
+    def remember(self, video: Video) -> None:
+        if video.sizes_bytes.base is None:
+            return  # a size table of its own: the session keeps it, the cache does not
+        key = (tuple(video.bitrates_kbps.tolist()), video.chunk_s, video.n_chunks)
+        self._videos[key] = video
+        self._videos.move_to_end(key)
+        while len(self._videos) > self.capacity:
+            self._videos.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._videos)
 
 
 def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:
@@ -326,24 +376,31 @@ def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:
 
 def _mpc_from_history(state: PlayerState, video: Video) -> np.ndarray:
     """RobustMPC with its prediction-error memory rebuilt from each player's history, as if it
-    had decided every chunk of it: exact when the history reaches back to the first chunk."""
-    levels = np.empty(state.n_sessions, dtype=np.int64)
-    for i in range(state.n_sessions):
-        mpc = RobustMpc()
-        mpc.reset(1, video)
-        count, width = int(state.history_count[i]), state.throughput_kbps.shape[1]
-        for seen in range(1, count):  # the decisions made before this one
-            past = _prefix_state(state, i, seen, width)
-            mpc.predict_kbps(past)
-        levels[i] = mpc.act(_prefix_state(state, i, count, width))[0]
-    return levels
+    had decided every chunk of it: exact when the history reaches back to the first chunk.
+    All players at once: step k replays every player's k-th decision, and a player whose
+    history is shorter keeps the memory it had."""
+    counts = state.history_count
+    mpc = RobustMpc()
+    mpc.reset(state.n_sessions, video)
+    for seen in range(1, int(counts.max(initial=0))):  # the decisions made before this one
+        replaying = counts > seen
+        kept = (mpc.errors.copy(), mpc.error_count.copy(), mpc.last_prediction_kbps.copy())
+        mpc.predict_kbps(_prefix_state(state, np.minimum(counts, seen)))
+        mpc.errors[~replaying], mpc.error_count[~replaying] = (
+            kept[0][~replaying],
+            kept[1][~replaying],
+        )
+        mpc.last_prediction_kbps[~replaying] = kept[2][~replaying]
+    return mpc.act(_prefix_state(state, counts))
 
 
-def _prefix_state(state: PlayerState, i: int, seen: int, width: int) -> PlayerState:
-    """Player i's state when only the first `seen` of its history entries existed."""
-    count = int(state.history_count[i])
-    throughput = np.zeros((1, width))
-    start = width - count
-    throughput[0, width - seen :] = state.throughput_kbps[i, start : start + seen]
-    one = state.sessions(slice(i, i + 1))
-    return replace(one, throughput_kbps=throughput, history_count=np.array([seen]))
+def _prefix_state(state: PlayerState, seen: np.ndarray) -> PlayerState:
+    """Every player's state when only the first `seen[i]` of its history entries existed: those
+    entries, most recent last, after zeros."""
+    width = state.throughput_kbps.shape[1]
+    column = np.arange(width)[None, :]  # [1, W]
+    start = (width - state.history_count)[:, None]  # where each player's real entries begin
+    shown = column >= width - seen[:, None]  # the last `seen` columns hold the first entries
+    source = np.clip(start + column - (width - seen[:, None]), 0, width - 1)
+    throughput = np.where(shown, np.take_along_axis(state.throughput_kbps, source, 1), 0.0)
+    return replace(state, throughput_kbps=throughput, history_count=seen.astype(np.int64))

@@ -277,21 +277,23 @@ class ServiceGate:
         await _send_json(send, route.status, answer.model_dump_json().encode())
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, service: Any) -> None:
-        """To FastAPI, with the body limit enforced as the body arrives."""
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body_bytes:
-                raise BodyTooLarge
-            return message
-
+        """To FastAPI, with the body read here first (up to the limit): an oversized body is
+        our 413 before any route sees it, whatever route it was sent to."""
         try:
-            await self.app(scope, limited_receive, send)
+            body = await self._read_body(receive)
         except BodyTooLarge:
             await self._too_large(send, service)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the disconnect, when it comes
+
+        await self.app(scope, replay, send)
 
     async def _read_body(self, receive: Receive) -> bytes:
         parts, size, more = [], 0, True

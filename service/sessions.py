@@ -37,6 +37,12 @@ class PlayerSession:
     fallback_policy: Policy | None = None
 
     @property
+    def table_bytes(self) -> int:
+        """Memory of a size table uploaded for this session alone (0 for a shared nominal video)."""
+        sizes = self.video.sizes_bytes
+        return int(sizes.nbytes) if sizes.base is None else 0
+
+    @property
     def done(self) -> bool:
         return self.next_index >= self.video.n_chunks
 

@@ -4,11 +4,15 @@ named by ABR_SETTINGS_FILE; the environment wins over the file."""
 from __future__ import annotations
 
 import os
+import resource
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_ADMIN_TOKEN_CHARS = 16
+FILES_KEPT_FREE = 64  # descriptors left for the model, logs and health checks past the limit
 
 
 class ServiceSettings(BaseSettings):
@@ -24,10 +28,37 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1_000)
     max_history: int = Field(64, ge=8, description="longest history in a stateless decision")
     max_batch: int = Field(4096, ge=1, description="most decisions in one batch request")
+    max_batch_plans: int = Field(
+        2**21,
+        ge=6**5,
+        description="RobustMPC level combinations one batch request may plan, all players "
+        "together (a player: 6^5 on a 6-rung ladder)",
+    )
     max_chunks: int = Field(100_000, ge=1)
     max_levels: int = Field(32, ge=1)
+    max_table_bytes: int = Field(
+        256 * 2**20,
+        ge=2**20,
+        description="memory for the size tables that sessions upload, all sessions together; "
+        "past it the least recently used sessions are evicted",
+    )
+    idle_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="a connection silent this long is closed, before or between requests",
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        description="open connections at most, per process; None: the open-file limit less 64",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="[] = no CORS at all")
-    admin_token: str | None = Field(None, description="None: admin endpoints are disabled")
+    admin_token: str | None = Field(
+        None,
+        description=f"None: admin endpoints are disabled; else at least {MIN_ADMIN_TOKEN_CHARS} "
+        "characters",
+    )
     demo: bool = Field(True, description="serve the dash.js demo page under /demo")
     dashjs_path: Path = Field(
         Path(__file__).resolve().parents[1]
@@ -35,9 +66,32 @@ class ServiceSettings(BaseSettings):
         description="dash.js for the demo page (`npm install` in players/dashjs)",
     )
 
+    @field_validator("admin_token")
+    @classmethod
+    def _token_long_enough(cls, token: str | None) -> str | None:
+        if token is not None and len(token) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters "
+                "(unset it to disable the admin endpoints)"
+            )
+        return token
+
+    def max_connections_now(self) -> int:
+        """The connection limit in force: the setting, or what the open-file limit leaves."""
+        if self.max_connections is not None:
+            return self.max_connections
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        unlimited = soft == resource.RLIM_INFINITY
+        return 10_000 if unlimited else max(soft - FILES_KEPT_FREE, 1)
+
     @classmethod
     def from_environment(cls) -> ServiceSettings:
         settings_file = os.environ.get("ABR_SETTINGS_FILE")
         if settings_file and not Path(settings_file).is_file():
             raise ValueError(f"ABR_SETTINGS_FILE={settings_file}: no such file")
-        return cls(_env_file=settings_file)  # type: ignore[call-arg]
+        try:
+            return cls(_env_file=settings_file)  # type: ignore[call-arg]
+        except ValidationError as exc:  # one line naming the variable, not pydantic's report
+            error = exc.errors()[0]
+            name = "ABR_" + "_".join(str(part) for part in error["loc"]).upper()
+            raise ValueError(f"{name}: {error['msg'].removeprefix('Value error, ')}") from None

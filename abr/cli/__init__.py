@@ -7,6 +7,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from rich.markup import escape
+
 from abr.cli import bench, dashjs, media, serve, train
 from abr.cli.common import console
 from abr.media.traces import TraceError
@@ -34,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         func(args)
     except (TraceError, VideoError, ValueError) as exc:
-        console.print(f"[red]abr: error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # the message is the input's own text: printed as it is, never read as markup
+        console.print(f"[red]abr: error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     return 0
 

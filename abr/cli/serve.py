@@ -44,6 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level=args.log_level,
         access_log=False,
+        http="service.connections:GuardedHttpProtocol",
+        timeout_keep_alive=max(1, round(settings.idle_timeout_s)),
     )
 
 

@@ -88,7 +88,12 @@ def bench_service(
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"modes: {sorted(unknown)} unknown; choose from {', '.join(MODES)}")
-    service = ["service.app:create_app", "--factory"]
+    service = [
+        "service.app:create_app",
+        "--factory",
+        "--http",
+        "service.connections:GuardedHttpProtocol",
+    ]
     bare = ["abr.clients.service_speed:bare_app"]
     rows: list[dict[str, object]] = []
     bare_env = {BATCH_SIZE_VARIABLE: str(batch_size)}

@@ -90,6 +90,12 @@ def split_traces(config: DqnConfig) -> tuple[list[Trace], dict[str, list[Trace]]
     if config.val_traces:
         val = {folder: load_traces([folder]) for folder in config.val_traces}
     else:
+        if len(train) < 2:
+            raise ValueError(
+                f"{', '.join(config.traces)}: {len(train)} training trace(s); holding out every "
+                "10th for validation leaves none to train on (add traces, or name validation "
+                "folders with --val-traces)"
+            )
         val = {HELD_OUT: train[::10]}
         train = [t for i, t in enumerate(train) if i % 10]
     return augmented(train, config.train_mbps_factors, config.train_time_factors), val

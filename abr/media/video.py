@@ -84,7 +84,26 @@ def make_video(
     return Video(ladder, float(chunk_s), sizes, name)
 
 
-def nominal_sizes_bytes(bitrates_kbps: np.ndarray, chunk_s: float, n_chunks: int) -> np.ndarray:
+def nominal_video(
+    bitrates_kbps: list[float] | tuple[float, ...] | np.ndarray,
+    chunk_s: float,
+    n_chunks: int,
+    name: str = "video",
+) -> Video:
+    """A constant-bitrate video without a size table, in O(levels) memory whatever `n_chunks`:
+    its `sizes_bytes` is a read-only [L, N] view of one column."""
+    if n_chunks < 1:
+        raise VideoError(name, f"n_chunks must be at least 1, got {n_chunks}")
+    one_chunk = make_video(
+        bitrates_kbps, chunk_s, nominal_sizes_bytes(bitrates_kbps, chunk_s, 1), name
+    )
+    sizes = np.broadcast_to(one_chunk.sizes_bytes, (one_chunk.n_levels, n_chunks))
+    return Video(one_chunk.bitrates_kbps, one_chunk.chunk_s, sizes, name)
+
+
+def nominal_sizes_bytes(
+    bitrates_kbps: list[float] | tuple[float, ...] | np.ndarray, chunk_s: float, n_chunks: int
+) -> np.ndarray:
     """Constant-bitrate sizes: what a player without a size table can assume. [L, N]"""
     per_chunk = np.asarray(bitrates_kbps, dtype=np.float64) * BITS_PER_KBIT / BITS_PER_BYTE
     return np.repeat((per_chunk * chunk_s)[:, None], n_chunks, axis=1)
@@ -140,15 +159,30 @@ def video_from_json(data: object, name: str) -> Video:
     for key in ("bitrates_kbps", "chunk_s"):
         if key not in data:
             raise VideoError(name, f"missing field {key!r}")
-    ladder = np.asarray(data["bitrates_kbps"], dtype=np.float64)
-    chunk_s = float(data["chunk_s"])
+    ladder = _numbers(data["bitrates_kbps"], "bitrates_kbps", name)
+    chunk_s = float(_numbers(data["chunk_s"], "chunk_s", name))
     if "sizes_bytes" in data:
-        sizes = np.asarray(data["sizes_bytes"], dtype=np.float64)
+        sizes = _numbers(data["sizes_bytes"], "sizes_bytes", name)
     elif "n_chunks" in data:
-        sizes = nominal_sizes_bytes(ladder, chunk_s, int(data["n_chunks"]))
+        sizes = nominal_sizes_bytes(
+            ladder, chunk_s, int(_numbers(data["n_chunks"], "n_chunks", name))
+        )
     else:
         raise VideoError(name, "needs 'sizes_bytes' or 'n_chunks'")
-    return make_video(ladder, chunk_s, sizes, name=str(data.get("name", Path(name).stem)))
+    try:
+        return make_video(ladder, chunk_s, sizes, name=str(data.get("name", Path(name).stem)))
+    except VideoError as exc:  # named after the file, not the manifest's own name
+        raise VideoError(name, exc.reason) from None
+
+
+def _numbers(value: object, field: str, name: str) -> np.ndarray:
+    """`value` as float64; a VideoError naming the file and field for anything else (strings,
+    ragged lists)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        shape = " in a [levels][chunks] table, every row as long" if field == "sizes_bytes" else ""
+        raise VideoError(name, f"{field} must be numbers{shape}") from None
 
 
 def save_video_json(video: Video, path: str | Path) -> None:

@@ -9,6 +9,11 @@ level of the best combination is chosen, ties going to the last combination in
 `itertools.product` order. Unlike Pensieve's `test/mpc.py`, the lookahead reads the sizes of the
 chunks it plans (not one chunk further on) and errors start afresh with each session.
 
+The lookahead shrinks with the ladder so that a decision never plans more than `MAX_PLANS`
+combinations: `horizon` chunks while L^horizon <= 6^5, else the largest h with L^h <= 6^5 (one
+chunk at least). Ladders of up to 6 rungs plan 5 chunks as Pensieve does; 7-9 rungs plan 4,
+10-19 plan 3, 20-88 plan 2, more plan 1.
+
 Vectorised over sessions and combinations: the combinations are a tree expanded level by level,
 so the buffer after a prefix is computed once for all combinations that share it. As in Pensieve's
 mpc.py, bitrate and switch terms are summed exactly (in kbps for `lin`, on a 2^-20 grid for the
@@ -30,7 +35,11 @@ from abr.player.state import PlayerState
 from abr.player.throughput import harmonic_mean_kbps
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
-SESSION_BLOCK = 256  # sessions planned at once: bounds memory at [256, L^horizon] floats
+SESSION_BLOCK = 256  # sessions planned at once: bounds memory at [256, MAX_PLANS] floats
+# The most level combinations planned per decision: 6^5, the full 5-chunk lookahead on a 6-rung
+# ladder. Larger ladders plan fewer chunks ahead (planning_horizon), so a decision's work and
+# memory stay bounded whatever the ladder.
+MAX_PLANS = 6**5
 UTILITY_GRID = 2.0**20  # utility units per 1; sums of grid values are exact in float64
 
 
@@ -42,6 +51,7 @@ class RobustMpc:
 
     def reset(self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None) -> None:
         self.video = video
+        self.plan_horizon = planning_horizon(self.horizon, video.n_levels)
         self.qoe: Qoe = make_qoe(self.qoe_name, video.bitrates_kbps)
         # lin utilities are kbps / 1000: summing kbps is exact, as Pensieve's mpc.py does
         self.utility_scale = 1000.0 if self.qoe_name == "lin" else UTILITY_GRID
@@ -95,7 +105,7 @@ class RobustMpc:
         switch_sum = np.zeros((n, 1))  # grid units
         rebuffer = np.zeros((n, 1))  # seconds
         previous = grid_utility[last_level][:, None]
-        for position in range(self.horizon):
+        for position in range(self.plan_horizon):
             chunk = chunk_index + position
             active = (chunk < video.n_chunks)[:, None, None]  # positions past the end count 0
             sizes = video.sizes_bytes[:, np.minimum(chunk, video.n_chunks - 1)].T  # [n, L]
@@ -117,4 +127,18 @@ class RobustMpc:
         reward = utility_sum / scale - qoe.rebuffer_penalty * rebuffer - switch_sum / scale
         combos = reward.shape[1]
         best = combos - 1 - np.argmax(reward[:, ::-1], axis=1)  # the last of equal maxima
-        return (best // n_levels ** (self.horizon - 1)).astype(np.int64)
+        return (best // n_levels ** (self.plan_horizon - 1)).astype(np.int64)
+
+
+def planning_horizon(horizon: int, n_levels: int) -> int:
+    """The chunks planned ahead on a ladder of `n_levels`: at most `horizon`, and no more than
+    `MAX_PLANS` level combinations."""
+    planned = 1
+    while planned < horizon and n_levels ** (planned + 1) <= MAX_PLANS:
+        planned += 1
+    return planned
+
+
+def plans_per_decision(horizon: int, n_levels: int) -> int:
+    """Level combinations scored for one decision (its work, in plans)."""
+    return int(n_levels ** planning_horizon(horizon, n_levels))

@@ -45,8 +45,12 @@ class OnnxModel:
     def __init__(self, path: str | Path | None = None, threads: int = 1, device: str = "auto"):
         self.path = Path(path) if path is not None else default_model_path()
         source = str(self.path)
-        if not self.path.is_file():
-            raise ModelError(f"{source}: no such model file")
+        try:
+            is_file = self.path.is_file()
+        except OSError as exc:  # e.g. a name too long for the file system
+            raise ModelError(f"{source[:200]}: not a usable path ({exc.strerror})") from None
+        if not is_file:
+            raise ModelError(f"{source[:200]}: no such model file")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -76,3 +76,42 @@ def test_bench_sim_json_has_the_promised_keys():
     assert result["reference_steps_per_s"] > 0
     assert set(result["steps_per_s"]) == {"1", "16"}
     assert result["speedup_at_16"] == result["steps_per_s"]["16"] / result["reference_steps_per_s"]
+
+
+def test_a_folder_of_one_trace_names_the_folder_and_val_traces(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "t").write_text("0 1\n1 2\n")
+    result = abr("train", "--traces", str(folder), "--out", str(tmp_path / "run"), check=False)
+    message = result.stderr.replace("\n", "")
+    assert result.returncode == 2 and str(folder) in message and "--val-traces" in message
+
+
+def test_error_messages_are_printed_as_they_are_not_as_markup(tmp_path):
+    folder = tmp_path / "sets"
+    folder.mkdir()
+    (folder / "[red]x").write_text("0 1\n1 x\n")
+    result = abr("traces", "stats", str(folder), check=False)
+    assert result.returncode == 2 and "[red]x:2: not a number" in result.stderr.replace("\n", "")
+
+
+def test_bad_video_manifests_name_the_file_and_field(tmp_path):
+    cases = {
+        "ragged.json": (
+            '{"bitrates_kbps": [1, 2], "chunk_s": 4, "sizes_bytes": [[1, 2], [3]]}',
+            "sizes_bytes must be numbers in a [levels][chunks] table",
+        ),
+        "strings.json": (
+            '{"bitrates_kbps": ["a", 2], "chunk_s": 4, "n_chunks": 3}',
+            "bitrates_kbps must be numbers",
+        ),
+        "shape.json": (
+            '{"bitrates_kbps": [1, 2, 3], "chunk_s": 4, "sizes_bytes": [[1], [2]]}',
+            "sizes_bytes must be [levels=3, chunks>=1], got (2, 1)",
+        ),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / name).write_text(text)
+        result = abr("video", "info", str(tmp_path / name), check=False)
+        assert result.returncode == 2
+        assert f"{tmp_path / name}: {expected}" in result.stderr.replace("\n", ""), name

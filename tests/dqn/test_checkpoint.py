@@ -74,3 +74,15 @@ def test_the_cli_reports_a_broken_checkpoint_in_one_line(tmp_path: Path) -> None
     assert answer.returncode == 2
     assert "Traceback" not in answer.stderr
     assert str(run / "best.pt") in answer.stderr.replace("\n", "")
+
+
+def test_resuming_from_a_truncated_checkpoint_is_one_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    save_atomic({"env_steps": 1, "weights": torch.zeros(1000)}, run / "checkpoint.pt")
+    data = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(data[: len(data) // 3])
+    answer = abr("train", "--resume", str(run), check=False)
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr
+    assert f"{run / 'checkpoint.pt'}: not a readable checkpoint" in answer.stderr.replace("\n", "")

@@ -181,3 +181,36 @@ def test_policies_only_return_valid_levels(envivio, pensieve_test_traces):
             levels = policy.act(sim.player_state())
             assert levels.dtype == np.int64 and levels.min() >= 0 and levels.max() <= 5
             sim.step(levels)
+
+
+def test_robustmpc_plans_fewer_chunks_ahead_on_larger_ladders():
+    from abr.media.video import nominal_video
+    from abr.policies.mpc import MAX_PLANS, planning_horizon, plans_per_decision
+
+    assert [planning_horizon(5, n) for n in (2, 6, 7, 9, 10, 19, 20, 88, 89)] == [
+        5,
+        5,
+        4,
+        4,
+        3,
+        3,
+        2,
+        2,
+        1,
+    ]
+    assert all(plans_per_decision(5, n) <= MAX_PLANS for n in range(1, 200))
+    ladder = np.arange(1, 33) * 100.0
+    video = nominal_video(ladder, 4.0, 48)
+    mpc = RobustMpc()
+    mpc.reset(3, video)
+    assert mpc.plan_horizon == 2
+    history = np.full((3, 8), 1500.0)
+    levels = mpc.act(
+        state(
+            [9.5, 0.0, 40.0],
+            history,
+            bitrates_kbps=ladder,
+            next_sizes_bytes=np.tile(ladder * 500, (3, 1)),
+        )
+    )
+    assert levels.min() >= 0 and levels.max() < 32

@@ -91,3 +91,16 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
     assert asyncio.run(play(True)) == one_by_one
     assert engine.batcher.batch_sizes[-1] == 2
     assert one_by_one[0] != one_by_one[1]  # 4 s and 30 s of buffer: different states
+
+
+def test_a_session_on_another_ladder_falls_back_alone(envivio, pensieve_test_traces):
+    model = OnnxModel()
+    states = one_session_states(pensieve_test_traces, envivio, n=6)
+    ladder = envivio.bitrates_kbps * 1.1  # not the model's ladder
+    other = make_video(ladder, envivio.chunk_s, envivio.sizes_bytes, "other ladder")
+    videos = [other if i == 2 else envivio for i in range(6)]
+    states[2] = replace(states[2], bitrates_kbps=ladder)
+    answers = asyncio.run(gather_levels(ModelBatcher(lambda: model), states, videos))
+    assert answers[2] is None
+    expected = [int(model.levels(s)[0]) for i, s in enumerate(states) if i != 2]
+    assert [a[0] for i, a in enumerate(answers) if i != 2] == expected  # type: ignore[index]

@@ -20,7 +20,7 @@ from service.settings import ServiceSettings
 from tests.service.conftest import VIDEO, make_client
 
 EXAMPLES_PER_OPERATION = 120  # x 13 operations: over 1,500 generated requests
-SETTINGS = ServiceSettings(admin_token="fuzz-token", max_sessions=1000)
+SETTINGS = ServiceSettings(admin_token="fuzz-token-0123456789", max_sessions=1000)
 app = create_app(SETTINGS)
 app.state.service = Service(SETTINGS)  # what the lifespan does; schemathesis calls the app bare
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

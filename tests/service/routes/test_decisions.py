@@ -1,5 +1,8 @@
 """Stateless decisions over HTTP in-process: every bad request is a 4xx naming the field."""
 
+import numpy as np
+
+from service.settings import ServiceSettings
 from tests.service.conftest import VIDEO
 
 
@@ -54,3 +57,69 @@ def test_column_form_errors_name_the_field(client):
     many = {**ok, **{k: v[:1] * 4097 for k, v in ok.items() if k not in VIDEO}}
     answer = client.post("/v1/decide/columns", json=many)
     assert answer.status_code == 413 and answer.json()["detail"].startswith("chunk_index")
+
+
+def _players(rng, counts):
+    return [
+        {
+            "chunk_index": 10,
+            "last_level": int(rng.integers(0, 6)),
+            "buffer_s": float(rng.uniform(0, 30)),
+            "throughput_kbps": rng.uniform(200, 6000, k).round(1).tolist(),
+            "download_s": rng.uniform(0.3, 6, k).round(2).tolist(),
+        }
+        for k in counts
+    ]
+
+
+def test_a_robustmpc_batch_decides_each_player_as_alone(client):
+    """Players with histories of different lengths in one batch: each gets the level it gets
+    alone (RobustMPC's error memory is rebuilt per player)."""
+    rng = np.random.default_rng(3)
+    players = _players(rng, [1, 2, 5, 8, 13, 40, 64])
+    batch = client.post("/v1/decide/batch", json={**VIDEO, "policy": "mpc", "players": players})
+    alone = [
+        client.post("/v1/decide", json={**VIDEO, "policy": "mpc", **player}).json()["level"]
+        for player in players
+    ]
+    assert batch.status_code == 200 and batch.json()["levels"] == alone
+
+
+def test_a_batch_over_the_planning_budget_is_a_413_naming_the_players(client):
+    budget = ServiceSettings().max_batch_plans // 6**5
+    rng = np.random.default_rng(4)
+    body = {**VIDEO, "policy": "mpc", "players": _players(rng, [8] * (budget + 1))}
+    answer = client.post("/v1/decide/batch", json=body)
+    assert answer.status_code == 413
+    assert answer.json()["detail"].startswith("players: ")
+    assert f"at most {budget} players" in answer.json()["detail"]
+    body["players"] = body["players"][:budget]
+    assert client.post("/v1/decide/batch", json=body).status_code == 200
+
+
+def test_a_large_ladder_plans_fewer_chunks_ahead_and_answers(client):
+    ladder = list(range(100, 3300, 100))  # 32 rungs: RobustMPC plans 2 chunks, not 5
+    body = {"ladder_kbps": ladder, "chunk_s": 4, "n_chunks": 48, "policy": "mpc"}
+    player = {"chunk_index": 3, "last_level": 2, "buffer_s": 9.5}
+    answer = client.post(
+        "/v1/decide", json={**body, **player, "throughput_kbps": [1500], "download_s": [2]}
+    )
+    assert answer.status_code == 200 and 0 <= answer.json()["level"] < 32
+
+
+def test_rejected_requests_leave_no_video_behind_and_videos_are_small(client):
+    engine = client.app.state.service.engine
+    for i in range(40):  # 32 rungs each: the shipped model refuses them (422)
+        ladder = [100.0 + i + 100 * k for k in range(32)]
+        body = {"ladder_kbps": ladder, "chunk_s": 4, "n_chunks": 100_000, "policy": "dqn"}
+        player = {"chunk_index": 3, "last_level": 2, "buffer_s": 9.5}
+        answer = client.post(
+            "/v1/decide", json={**body, **player, "throughput_kbps": [1500], "download_s": [2]}
+        )
+        assert answer.status_code == 422
+    assert len(engine.videos) == 0
+    long = {**VIDEO, "n_chunks": 100_000}
+    assert client.post("/v1/sessions", json=long).status_code == 201
+    assert len(engine.videos) == 1
+    (video,) = engine.videos._videos.values()
+    assert video.sizes_bytes.shape == (6, 100_000) and video.sizes_bytes.base.nbytes <= 6 * 8
