@@ -2,9 +2,9 @@
 numpy path, one session per loop iteration, sessions spread over the cores.
 
 Optional: numba comes with the `fast`, `train` and `dev` extras. Without it the simulator runs
-its numpy path, which gives the same numbers (tests/test_sim.py checks both against the scalar
-reference). Only the searches differ in method, not in result: here a bisection over the trace's
-own arrays, there one `searchsorted` over all traces with an exact correction.
+its numpy path, which gives the same numbers (tests/sim/test_simulator.py checks both against the
+scalar reference). Only the searches differ in method, not in result: here a bisection over the
+trace's own arrays, there one `searchsorted` over all traces with an exact correction.
 """
 
 from __future__ import annotations
