@@ -15,6 +15,7 @@ from service.metrics import ServiceMetrics
 from service.sessions import PlayerSession
 from service.settings import ServiceSettings
 from service.store import MemoryStore, SessionStore
+from service.workers import DecisionWorkers
 
 
 class Service:
@@ -25,6 +26,7 @@ class Service:
             settings.max_sessions, settings.session_ttl_s, max_table_bytes=settings.max_table_bytes
         )
         self.metrics = ServiceMetrics()
+        self.workers = DecisionWorkers(settings) if settings.decision_workers else None
         self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
 
     def session(self, session_id: str) -> PlayerSession:
@@ -32,6 +34,14 @@ class Service:
         if session is None:
             raise UnknownSession(session_id)
         return session
+
+    def count_levels(self, policy: str, levels: list[int], fallback: bool) -> None:
+        """A decision made elsewhere (a decision worker), counted in this process's metrics."""
+        self.count(Choice(np.array(levels, dtype=np.int64), policy, None, fallback))
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
 
     def count(self, choice: Choice) -> None:
         if len(choice.levels) == 1:  # the common case, kept cheap

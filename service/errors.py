@@ -46,6 +46,10 @@ class Missing(RequestError):
     """A file the service would serve is not installed."""
 
 
+class Unavailable(RequestError):
+    """The service cannot answer now; the same request may succeed later."""
+
+
 STATUS: dict[type[RequestError], int] = {
     InvalidField: 422,
     UnknownSession: 404,
@@ -54,6 +58,7 @@ STATUS: dict[type[RequestError], int] = {
     AdminDisabled: 403,
     NotAuthorized: 401,
     Missing: 404,
+    Unavailable: 503,
 }
 
 

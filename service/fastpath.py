@@ -39,7 +39,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 BodyModel = TypeVar("BodyModel", bound=BaseModel)
-Handler = TypeVar("Handler", bound=Callable[..., Awaitable[BaseModel]])
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "unknown or expired session"},
@@ -79,7 +79,7 @@ class FastRoute:
     template: str  # e.g. "/v1/sessions/{session_id}/chunks": the latency metric's label
     pattern: re.Pattern[str]
     method: str
-    handler: Callable[..., Awaitable[BaseModel]]
+    handler: Callable[..., Any]  # async: on the event loop; plain: in a decision worker
     body: type[BaseModel] | None
     answer: type[BaseModel]
     status: int
@@ -92,7 +92,7 @@ class FastRoute:
         cls,
         method: str,
         template: str,
-        handler: Callable[..., Awaitable[BaseModel]],
+        handler: Callable[..., Any],
         status: int,
         tag: str,
         shared: bool,
@@ -111,10 +111,26 @@ class FastRoute:
         body = hints["body"] if "body" in names else None
         return cls(template, regex, method, handler, body, answer, status, tag, shared)
 
-    async def answer_for(self, service: Any, raw: bytes, params: dict[str, str]) -> BaseModel:
-        if self.body is not None:
-            return await self.handler(service, body=parse(raw, self.body), **params)
-        return await self.handler(service, **params)
+    async def respond(self, service: Any, raw: bytes, params: dict[str, str]) -> tuple[int, bytes]:
+        """(status, JSON body) of this route's answer to `raw`. An `async def` handler runs here,
+        on the event loop; a plain `def` one in a decision worker (`service.workers`), or here
+        when the service runs none."""
+        workers = getattr(service, "workers", None)
+        if inspect.iscoroutinefunction(self.handler) or workers is None:
+            kwargs: dict[str, Any] = dict(params)
+            if self.body is not None:
+                kwargs["body"] = parse(raw, self.body)
+            answer = self.handler(service, **kwargs)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            return self.status, answer.model_dump_json().encode()
+        model_path = str(service.engine.model_path)
+        status, data, decision = await workers.run(self.handler, self.body, raw, params, model_path)
+        if decision is not None:
+            service.count_levels(*decision)
+        elif status >= 400:
+            service.metrics.errors.labels(str(status)).inc()
+        return (self.status if status == 200 else status), data
 
     def operation(self) -> dict[str, Any]:
         """This route's OpenAPI operation."""
@@ -267,14 +283,14 @@ class ServiceGate:
             await self._too_large(send, service)
             return
         try:
-            answer = await route.answer_for(service, body, params)
+            status, answer = await route.respond(service, body, params)
         except RequestError as exc:
             await self._error(send, service, status_of(exc), str(exc))
             return
         except RequestValidationError as exc:
             await self._error(send, service, 422, validation_detail(exc.errors()))
             return
-        await _send_json(send, route.status, answer.model_dump_json().encode())
+        await _send_json(send, status, answer)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, service: Any) -> None:
         """To FastAPI, with the body read here first (up to the limit): an oversized body is

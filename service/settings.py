@@ -53,6 +53,16 @@ class ServiceSettings(BaseSettings):
         ge=1,
         description="open connections at most, per process; None: the open-file limit less 64",
     )
+    decision_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="processes for stateless decisions (/v1/decide*), away from the event "
+        "loop; 0: decide on the event loop",
+    )
+    decision_nice: int = Field(
+        10, ge=0, le=19, description="how much lower the decision workers' CPU priority is"
+    )
     cors_origins: list[str] = Field(default_factory=list, description="[] = no CORS at all")
     admin_token: str | None = Field(
         None,

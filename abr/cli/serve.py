@@ -121,6 +121,17 @@ def cmd_bench_service(args: argparse.Namespace) -> None:
         print_json_last({"rows": rows})
 
 
+def cmd_bench_neighbour(args: argparse.Namespace) -> None:
+    from abr.clients.neighbour import bench_neighbour
+
+    result = bench_neighbour(args.duration, args.connections, args.idle)
+    figures = {k: v for k, v in result.to_dict().items() if k != "noisy_statuses"}
+    figures["noisy_statuses"] = ", ".join(f"{k}: {v}" for k, v in result.noisy_statuses.items())
+    Console().print(figures_table("normal traffic, alone and beside a noisy neighbour", figures))
+    if args.json:
+        print_json_last(result.to_dict())
+
+
 def cmd_replay(args: argparse.Namespace) -> None:
     import numpy as np
     from rich.progress import Progress
@@ -211,6 +222,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench_service.add_argument("--batch-size", type=int, default=1024, help="columns: players")
     json_option(bench_service)
     bench_service.set_defaults(func=cmd_bench_service)
+
+    neighbour = command(
+        sub,
+        "bench-neighbour",
+        "normal per-chunk traffic alone and beside the worst requests and idle connections",
+    )
+    neighbour.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    neighbour.add_argument("--connections", type=int, default=16, help="normal connections")
+    neighbour.add_argument("--idle", type=int, default=500, help="idle connections held open")
+    json_option(neighbour)
+    neighbour.set_defaults(func=cmd_bench_neighbour)
 
     replay_cmd = command(
         sub, "replay", "virtual players: replay traces against a running service over HTTP"

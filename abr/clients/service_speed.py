@@ -23,6 +23,13 @@ from abr.clients.net import running_server
 Message = MutableMapping[str, Any]
 
 MODES = ("chunks", "columns")
+# uvicorn's arguments for the service, as `abr serve` runs it
+SERVICE_TARGET = [
+    "service.app:create_app",
+    "--factory",
+    "--http",
+    "service.connections:GuardedHttpProtocol",
+]
 # how many players the bare app's batch answers hold (the server is another process)
 BATCH_SIZE_VARIABLE = "ABR_BENCH_BATCH_SIZE"
 _SESSION_ANSWER = {
@@ -88,12 +95,7 @@ def bench_service(
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"modes: {sorted(unknown)} unknown; choose from {', '.join(MODES)}")
-    service = [
-        "service.app:create_app",
-        "--factory",
-        "--http",
-        "service.connections:GuardedHttpProtocol",
-    ]
+    service = SERVICE_TARGET
     bare = ["abr.clients.service_speed:bare_app"]
     rows: list[dict[str, object]] = []
     bare_env = {BATCH_SIZE_VARIABLE: str(batch_size)}

@@ -1,4 +1,5 @@
-"""Decisions without a session: the player sends its own history (one, many, or in columns)."""
+"""Decisions without a session: the player sends its own history (one, many, or in columns).
+Plain functions: they run in a decision worker, away from the event loop (service/workers.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ fast = FastRouter("stateless")
 
 
 @fast.post("/v1/decide")
-async def decide(service: Service, body: DecideRequest) -> Decision:
+def decide(service: Service, body: DecideRequest) -> Decision:
     """One decision from the player's own history (no session)."""
     choice = service.engine.decide_stateless(body, body.policy, [body])
     service.count(choice)
@@ -32,7 +33,7 @@ async def decide(service: Service, body: DecideRequest) -> Decision:
 
 
 @fast.post("/v1/decide/batch")
-async def decide_batch(service: Service, body: BatchDecideRequest) -> BatchDecision:
+def decide_batch(service: Service, body: BatchDecideRequest) -> BatchDecision:
     """Many players of one video at once: one model call for all of them."""
     choice = service.engine.decide_stateless(body, body.policy, body.players)
     service.count(choice)
@@ -40,7 +41,7 @@ async def decide_batch(service: Service, body: BatchDecideRequest) -> BatchDecis
 
 
 @fast.post("/v1/decide/columns")
-async def decide_columns(service: Service, body: ColumnsDecideRequest) -> BatchDecision:
+def decide_columns(service: Service, body: ColumnsDecideRequest) -> BatchDecision:
     """Many players of one video at once, one array per field: the fastest batch form."""
     choice = service.engine.decide_columns(body)
     service.count(choice)

@@ -39,8 +39,8 @@ def test_a_route_takes_body_answer_and_path_parameters_from_its_annotations() ->
     assert (route.body, route.answer, route.status, route.tag) == (Body, Answer, 201, "things")
     matched = FastRoutes([router]).match("POST", "/v1/things/t1/parts/wheel")
     assert not isinstance(matched, WrongMethod) and matched is not None
-    answer = asyncio.run(route.answer_for("S", b'{"value": 7}', matched[1]))
-    assert answer == Answer(text="ok")
+    status, answer = asyncio.run(route.respond("S", b'{"value": 7}', matched[1]))
+    assert (status, Answer.model_validate_json(answer)) == (201, Answer(text="ok"))
     assert seen == {"service": "S", "thing_id": "t1", "part": "wheel", "value": 7}
     operation = FastRoutes([router]).operations["/v1/things/{thing_id}/parts/{part}"]["post"]
     assert [p["name"] for p in operation["parameters"]] == ["thing_id", "part"]
@@ -59,7 +59,7 @@ def test_a_route_without_a_body_is_called_with_its_path_parameters_only() -> Non
 
     (route,) = router.routes
     assert route.body is None
-    assert asyncio.run(route.answer_for(None, b"", {"thing_id": "t9"})) == Answer(text="t9")
+    assert asyncio.run(route.respond(None, b"", {"thing_id": "t9"})) == (200, b'{"text":"t9"}')
     assert isinstance(FastRoutes([router]).match("POST", "/v1/things/t9"), WrongMethod)
 
 

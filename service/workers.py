@@ -1,0 +1,123 @@
+"""Stateless decisions in worker processes of their own, at a lower CPU priority, so that one
+client's heavy requests (the largest batches, RobustMPC on the largest ladders) cannot stall the
+event loop that serves every other player.
+
+A fast route declared with a plain `def` (not `async def`) runs here: the event loop hands the
+request's raw body to a worker and awaits the answer's JSON, so the body is parsed, decided and
+serialised away from it. A worker has its own `Service` (model, fallback); it loads whatever model
+the server has at that moment (a reload in between is seen at the next request). With
+`ABR_DECISION_WORKERS=0` the same handlers run on the event loop instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from abr.policies.model_meta import ModelError
+from service.errors import RequestError, Unavailable, status_of
+from service.settings import ServiceSettings
+
+# (status, JSON body, the decision's (policy, levels, fallback) for the server's metrics)
+Outcome = tuple[int, bytes, tuple[str, list[int], bool] | None]
+
+_service: Any = None  # the worker's own Service
+
+
+class DecisionWorkers:
+    """A pool of `count` worker processes (spawned, niced), started on first use."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def run(
+        self,
+        handler: Callable[..., BaseModel],
+        body: Any,
+        raw: bytes,
+        params: dict[str, str],
+        model_path: str,
+    ) -> Outcome:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor(), _decide, handler, body, raw, params, model_path
+            )
+        except BrokenProcessPool:  # a worker died: start afresh for the next request
+            self.close()
+            raise Unavailable("", "the decision worker stopped; retry the request") from None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.settings.decision_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.settings.model_dump(mode="json"), self.settings.decision_nice),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _start_worker(settings: dict[str, Any], nice: int) -> None:
+    from service.deps import Service
+
+    os.nice(nice)
+    global _service
+    _service = Service(ServiceSettings(**{**settings, "decision_workers": 0}))
+
+
+def _decide(
+    handler: Callable[..., BaseModel],
+    body: Any,
+    raw: bytes,
+    params: dict[str, str],
+    model_path: str,
+) -> Outcome:
+    """In a worker: parse, decide and serialise one request; errors become their status."""
+    from service.fastpath import parse, validation_detail
+
+    engine = _service.engine
+    try:
+        if str(engine.model_path) != model_path:
+            with contextlib.suppress(ModelError):  # else the model it has goes on deciding
+                engine.reload(model_path)  # the server swapped its model since this started
+        answer = (
+            handler(_service, body=parse(raw, body), **params)
+            if body
+            else handler(_service, **params)
+        )
+    except RequestError as exc:
+        return status_of(exc), _detail(str(exc)), None
+    except RequestValidationError as exc:
+        return 422, _detail(validation_detail(exc.errors())), None
+    return 200, answer.model_dump_json().encode(), _decision_of(answer)
+
+
+def _detail(message: str) -> bytes:
+    import json
+
+    return json.dumps({"detail": message}).encode()
+
+
+def _decision_of(answer: BaseModel) -> tuple[str, list[int], bool] | None:
+    """What the server's metrics count of an answer: its policy, levels and fallback."""
+    data = answer.model_dump()
+    levels = data.get("levels", [data.get("level")])
+    if any(level is None for level in levels):
+        return None
+    return str(data["policy"]), [int(level) for level in levels], bool(data["fallback"])

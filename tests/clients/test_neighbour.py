@@ -1,0 +1,29 @@
+"""`abr bench-neighbour` against a real server: both phases measured, the neighbour's worst
+requests answered, nothing failed."""
+
+import pytest
+
+from abr.clients.neighbour import bench_neighbour, worst_requests
+from tests.conftest import abr, last_json
+
+
+def test_the_worst_requests_are_the_largest_the_settings_accept() -> None:
+    (single, mpc_batch, rows, columns) = worst_requests(32, 100_000, 4096, 269)
+    assert len(single[1]["ladder_kbps"]) == 32 and single[1]["n_chunks"] == 100_000
+    assert len(mpc_batch[1]["players"]) == 269 and len(rows[1]["players"]) == 4096
+    assert len(columns[1]["chunk_index"]) == 4096
+
+
+@pytest.mark.slow
+def test_the_benchmark_measures_both_phases() -> None:
+    result = bench_neighbour(duration_s=1.5, connections=4, idle=20)
+    assert result.alone_decisions_per_s > 0 and result.beside_decisions_per_s > 0
+    assert result.normal_errors == 0
+    assert result.noisy_requests > 0 and set(result.noisy_statuses) == {"200"}
+    assert result.p99_ratio == result.beside_p99_ms / result.alone_p99_ms
+
+
+@pytest.mark.slow
+def test_the_command_prints_its_figures_as_json() -> None:
+    figures = last_json(abr("bench-neighbour", "--duration", "1", "--idle", "10", "--json"))
+    assert figures["normal_errors"] == 0 and "p99_ratio" in figures

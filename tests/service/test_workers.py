@@ -1,0 +1,47 @@
+"""Stateless decisions in a decision worker process: the same answers and errors as on the event
+loop, counted in the server's own metrics."""
+
+import numpy as np
+import pytest
+
+from tests.service.conftest import VIDEO, make_client
+
+
+def _requests() -> list[tuple[str, dict]]:
+    rng = np.random.default_rng(5)
+    players = [
+        {
+            "chunk_index": int(rng.integers(1, 40)),
+            "last_level": int(rng.integers(0, 6)),
+            "buffer_s": float(rng.uniform(0, 40)),
+            "throughput_kbps": rng.uniform(200, 6000, 8).round(1).tolist(),
+            "download_s": rng.uniform(0.3, 6, 8).round(2).tolist(),
+        }
+        for _ in range(12)
+    ]
+    requests = [("/v1/decide", {**VIDEO, "policy": p, **players[0]}) for p in ("dqn", "mpc", "bb")]
+    requests += [("/v1/decide/batch", {**VIDEO, "policy": "mpc", "players": players})]
+    columns = {k: [p[k] for p in players] for k in players[0]}
+    requests += [("/v1/decide/columns", {**VIDEO, "policy": "dqn", **columns})]
+    requests += [("/v1/decide", {**VIDEO, "policy": "dqn", **players[0], "last_level": 9})]
+    return requests
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_answers_as_the_event_loop_does_and_is_counted(workers: int) -> None:
+    with make_client(decision_workers=0) as inline:
+        expected = [inline.post(path, json=body) for path, body in _requests()]
+    with make_client(decision_workers=workers) as client:
+        assert client.app.state.service.workers is not None
+        answers = [client.post(path, json=body) for path, body in _requests()]
+        metrics = client.get("/metrics").text
+    for want, got in zip(expected, answers, strict=True):
+        assert (got.status_code, got.json()) == (want.status_code, want.json())
+    assert answers[-1].status_code == 422 and answers[-1].json()["detail"].startswith("last_level")
+    decided = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("abr_decisions_total{")
+    )
+    assert decided == 3 + 12 + 12  # three single decisions, two batches of 12
+    assert 'abr_errors_total{status="422"} 1.0' in metrics
