@@ -25,6 +25,7 @@ class PolicyEntry:
     # its decision can be rebuilt from a player's throughput history (no state of its own)
     stateless: bool = True
     argument: str | None = None  # what the part after the colon is, if the name takes one
+    argument_optional: bool = False  # the name alone works too
 
 
 def _fixed(argument: str | None, qoe: str) -> Policy:
@@ -38,6 +39,16 @@ def _optimal(argument: str | None, qoe: str) -> Policy:
     from abr.policies.optimal import OfflineOptimal  # builds a simulator: loaded on demand
 
     return OfflineOptimal(qoe=qoe)
+
+
+def _oracle(argument: str | None, qoe: str) -> Policy:
+    from abr.policies.oracle import DEFAULT_HORIZON, FutureAwareOracle  # simulator: on demand
+
+    try:
+        horizon = int(argument) if argument else DEFAULT_HORIZON
+    except ValueError:
+        raise ValueError(f"bad policy 'oracle:{argument}': expected oracle[:<horizon>]") from None
+    return FutureAwareOracle(horizon=horizon, qoe=qoe)
 
 
 def _onnx(argument: str | None, qoe: str) -> Policy:
@@ -85,22 +96,30 @@ POLICIES: dict[str, PolicyEntry] = {
             "optimal", "the offline optimum (dynamic programming over the whole trace)", _optimal
         ),
         PolicyEntry(
+            "oracle",
+            "a future-aware teacher: the best level over the next chunks of the true trace "
+            "(exhaustive lookahead, 5 chunks by default)",
+            _oracle,
+            argument="<horizon>",
+            argument_optional=True,
+        ),
+        PolicyEntry(
             "onnx",
             "an exported DQN model (ONNX); without a path, the shipped one",
             _onnx,
             argument="<model.onnx>",
+            argument_optional=True,
         ),
     )
 }
 BASELINES = tuple(name for name, entry in POLICIES.items() if entry.baseline)
-POLICY_HELP = ", ".join(
-    f"{name}[:{entry.argument}]"
-    if name == "onnx"
-    else f"{name}:{entry.argument}"
-    if entry.argument
-    else name
-    for name, entry in POLICIES.items()
-)
+def _usage(name: str, entry: PolicyEntry) -> str:
+    if entry.argument is None:
+        return name
+    return f"{name}[:{entry.argument}]" if entry.argument_optional else f"{name}:{entry.argument}"
+
+
+POLICY_HELP = ", ".join(_usage(name, entry) for name, entry in POLICIES.items())
 
 
 def make_policy(name: str, qoe: str = "lin") -> Policy:

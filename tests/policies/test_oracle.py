@@ -1,0 +1,75 @@
+"""The future-aware teacher against brute force on the scalar reference simulator, and its
+place between RobustMPC and the offline optimum."""
+
+import copy
+import itertools
+
+import numpy as np
+import pytest
+
+from abr.bench.run import run_policy
+from abr.player.qoe import make_qoe
+from abr.policies.optimal import OfflineOptimal
+from abr.policies.oracle import FutureAwareOracle
+from abr.policies.registry import make_policy
+from abr.sim.reference import ReferenceSession
+from abr.sim.simulator import BatchSimulator
+from tests.policies.test_optimal import small_video
+
+
+def brute_force_level(session, video, metric, chunk, last, horizon, buffer_value):
+    """Every sequence of the next chunks played on copies of the scalar reference: the first
+    level of the best (the first of equal bests)."""
+    planned = min(horizon, video.n_chunks - chunk)
+    best, best_level = -np.inf, -1
+    for sequence in itertools.product(range(video.n_levels), repeat=planned):
+        trial, value, previous = copy.deepcopy(session), 0.0, last
+        for offset, level in enumerate(sequence):
+            outcome = trial.fetch(video.sizes_bytes[level, chunk + offset])
+            value += metric.per_chunk(
+                np.array([level]), np.array([previous]), np.array([outcome.rebuffer_s])
+            )[0]
+            previous = level
+        value += buffer_value * trial.buffer_s
+        if value > best:
+            best, best_level = value, sequence[0]
+    return best_level
+
+
+@pytest.mark.parametrize(("horizon", "buffer_value", "qoe"), [(3, 0.1, "lin"), (2, 0.0, "log")])
+def test_every_decision_is_the_brute_force_best(pensieve_test_traces, horizon, buffer_value, qoe):
+    video = small_video(n_chunks=10, seed=2)
+    metric = make_qoe(qoe, video.bitrates_kbps)
+    for trace in pensieve_test_traces[:6]:
+        oracle = FutureAwareOracle(horizon, buffer_value, qoe)
+        oracle.reset(1, video, [trace])
+        sim = BatchSimulator([trace], video, 1, "eval")
+        reference = ReferenceSession(list(trace.time_s), list(trace.mbps), video.chunk_s)
+        level = previous = 1  # chunk 0 at level 1, as the protocol plays it
+        for chunk in range(video.n_chunks):
+            if chunk > 0:
+                level = int(oracle.act(sim.player_state())[0])
+                expected = brute_force_level(
+                    reference, video, metric, chunk, previous, horizon, buffer_value
+                )
+                assert level == expected, (trace.name, chunk)
+            sim.step(np.array([level]))
+            reference.fetch(video.sizes_bytes[level, chunk])
+            previous = level
+
+
+def test_the_oracle_sits_between_robustmpc_and_the_optimum(pensieve_test_traces, envivio):
+    traces = pensieve_test_traces[::12]
+    oracle = run_policy(make_policy("oracle:3"), traces, envivio).aggregate()["mean_qoe"]
+    mpc = run_policy(make_policy("mpc"), traces, envivio).aggregate()["mean_qoe"]
+    optimum = run_policy(OfflineOptimal(), traces, envivio).aggregate()["mean_qoe"]
+    assert mpc < oracle <= optimum + 1e-9
+
+
+def test_the_oracle_needs_the_traces_and_a_horizon(envivio):
+    with pytest.raises(ValueError, match="needs each session's trace"):
+        FutureAwareOracle().reset(2, envivio, None)
+    with pytest.raises(ValueError, match="at least 1 chunk"):
+        FutureAwareOracle(horizon=0)
+    with pytest.raises(ValueError, match=r"expected oracle\[:<horizon>\]"):
+        make_policy("oracle:far")
