@@ -12,7 +12,7 @@ import itertools
 import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from abr.media.video import Video, VideoError, make_video, nominal_video
 from abr.player.state import PlayerState, player_state
 from abr.policies.base import Policy
 from abr.policies.model_meta import ModelError
-from abr.policies.mpc import RobustMpc, plans_per_decision
+from abr.policies.mpc import RobustMpc, plans_per_decision, robust_mpc_from_history
 from abr.policies.onnx import OnnxModel, default_model_path
 from abr.policies.registry import BASELINES, POLICIES, make_policy
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
@@ -231,14 +231,14 @@ class Engine:
 
     def _decide_state(self, state: PlayerState, video: Video, policy: str) -> Choice:
         if policy == "mpc":  # its error memory is rebuilt from the history given
-            return Choice(_mpc_from_history(state, video), policy)
+            return Choice(robust_mpc_from_history(state, video), policy)
         if policy != "dqn":
             return Choice(_new_policy(policy, state.n_sessions, video).act(state), policy)
         choice = self._model_choice(state, video)
         if choice is not None:
             return choice
         if self.fallback_name == "mpc":
-            return self._fallback(_mpc_from_history(state, video))
+            return self._fallback(robust_mpc_from_history(state, video))
         fallback = _new_policy(self.fallback_name, state.n_sessions, video)
         return self._fallback(fallback.act(state))
 
@@ -372,35 +372,3 @@ def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:
     except ValueError as exc:  # e.g. BOLA on a one-level ladder
         raise InvalidField("ladder_kbps", f"policy {name!r} cannot play it ({exc})") from None
     return policy
-
-
-def _mpc_from_history(state: PlayerState, video: Video) -> np.ndarray:
-    """RobustMPC with its prediction-error memory rebuilt from each player's history, as if it
-    had decided every chunk of it: exact when the history reaches back to the first chunk.
-    All players at once: step k replays every player's k-th decision, and a player whose
-    history is shorter keeps the memory it had."""
-    counts = state.history_count
-    mpc = RobustMpc()
-    mpc.reset(state.n_sessions, video)
-    for seen in range(1, int(counts.max(initial=0))):  # the decisions made before this one
-        replaying = counts > seen
-        kept = (mpc.errors.copy(), mpc.error_count.copy(), mpc.last_prediction_kbps.copy())
-        mpc.predict_kbps(_prefix_state(state, np.minimum(counts, seen)))
-        mpc.errors[~replaying], mpc.error_count[~replaying] = (
-            kept[0][~replaying],
-            kept[1][~replaying],
-        )
-        mpc.last_prediction_kbps[~replaying] = kept[2][~replaying]
-    return mpc.act(_prefix_state(state, counts))
-
-
-def _prefix_state(state: PlayerState, seen: np.ndarray) -> PlayerState:
-    """Every player's state when only the first `seen[i]` of its history entries existed: those
-    entries, most recent last, after zeros."""
-    width = state.throughput_kbps.shape[1]
-    column = np.arange(width)[None, :]  # [1, W]
-    start = (width - state.history_count)[:, None]  # where each player's real entries begin
-    shown = column >= width - seen[:, None]  # the last `seen` columns hold the first entries
-    source = np.clip(start + column - (width - seen[:, None]), 0, width - 1)
-    throughput = np.where(shown, np.take_along_axis(state.throughput_kbps, source, 1), 0.0)
-    return replace(state, throughput_kbps=throughput, history_count=seen.astype(np.int64))

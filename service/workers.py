@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -54,7 +56,7 @@ class DecisionWorkers:
                 self._executor(), _decide, handler, body, raw, params, model_path
             )
         except BrokenProcessPool:  # a worker died: start afresh for the next request
-            self.close()
+            self.close(wait=False)
             raise Unavailable("", "the decision worker stopped; retry the request") from None
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -67,9 +69,9 @@ class DecisionWorkers:
             )
         return self._pool
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
 
@@ -77,8 +79,20 @@ def _start_worker(settings: dict[str, Any], nice: int) -> None:
     from service.deps import Service
 
     os.nice(nice)
+    _exit_with_the_server(os.getppid())
     global _service
     _service = Service(ServiceSettings(**{**settings, "decision_workers": 0}))
+
+
+def _exit_with_the_server(server_pid: int) -> None:
+    """A worker outlives no server, however the server ends (a SIGKILL runs no shutdown)."""
+
+    def watch() -> None:
+        while os.getppid() == server_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="abr-server-watch", daemon=True).start()
 
 
 def _decide(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from abr.dqn.curriculum import CURRICULA
+from abr.dqn.teacher import TEACHERS
 from abr.dqn.validation import SCORES
 from abr.player.observation import ObservationSpec
 from abr.player.qoe import QOE_NAMES
@@ -23,6 +24,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "val_score": tuple(SCORES),
     "curriculum": tuple(CURRICULA),
     "demo_policy": DEMO_POLICIES,
+    "teacher": TEACHERS,
 }
 
 
@@ -88,6 +90,20 @@ class DqnConfig:
     demo_margin: float = 0.8  # l(a_E, a) of the large-margin loss, in reward units
     demo_loss_weight: float = 1.0  # lambda of the large-margin loss
     demo_pretrain_updates: int = 0  # updates on demonstrations alone before the agent acts
+    # DAgger (abr/dqn/teacher.py): "none"; "oracle", the future-aware teacher; or "mpc": the
+    # teacher labels the states the learner visits, and the labels join every update with a
+    # large-margin loss
+    teacher: str = "none"
+    teacher_horizon: int = 4  # chunks the teacher plans ahead
+    teacher_buffer_value: float = 0.1  # its terminal term, QoE per second of buffer
+    teacher_every_steps: int = 1  # label the sessions' states every this many vectorised steps
+    teacher_capacity: int = 200_000  # labelled states kept (the latest)
+    teacher_batch_size: int = 128  # labelled states in every update
+    teacher_margin: float = 0.8  # l(a_T, a) of the large-margin loss, in reward units
+    # the labels' weight in the loss: linear from start to end over decay steps (0: start always)
+    teacher_weight_start: float = 1.0
+    teacher_weight_end: float = 1.0
+    teacher_weight_decay_env_steps: int = 0
     # bookkeeping
     val_every_env_steps: int = 20_000
     # mean: mean QoE over all validation traces; worst_gain: the smallest gain over RobustMPC
@@ -146,6 +162,15 @@ def _validate(config: DqnConfig) -> None:
         "demo_margin": config.demo_margin >= 0.0,
         "demo_loss_weight": config.demo_loss_weight >= 0.0,
         "demo_pretrain_updates": config.demo_pretrain_updates >= 0,
+        "teacher_horizon": 1 <= config.teacher_horizon <= 6,
+        "teacher_buffer_value": config.teacher_buffer_value >= 0.0,
+        "teacher_every_steps": config.teacher_every_steps >= 1,
+        "teacher_capacity": config.teacher_capacity >= config.teacher_batch_size,
+        "teacher_batch_size": config.teacher_batch_size >= 1,
+        "teacher_margin": config.teacher_margin >= 0.0,
+        "teacher_weight_start": config.teacher_weight_start >= 0.0,
+        "teacher_weight_end": config.teacher_weight_end >= 0.0,
+        "teacher_weight_decay_env_steps": config.teacher_weight_decay_env_steps >= 0,
         "train_mbps_factors": _all_positive(config.train_mbps_factors),
         "train_time_factors": _all_positive(config.train_time_factors),
     }

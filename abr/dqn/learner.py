@@ -2,8 +2,10 @@
 
 One update is a gradient step on a batch of the agent's transitions (prioritized or uniform)
 and, with DQfD, a batch of demonstrations, in one forward pass: the TD loss (Huber, weighted by
-importance weights) on both, DQfD's large-margin loss on the demonstrations; then the target
-network follows (hard copies or Polyak) and so does the averaged copy that validation plays.
+importance weights) on both, DQfD's large-margin loss on the demonstrations; with a teacher
+(DAgger), the large-margin loss toward the teacher's labels on a batch of labelled states. Then
+the target network follows (hard copies or Polyak) and so does the averaged copy that
+validation plays.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from abr.dqn.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from abr.dqn.config import DqnConfig
 from abr.dqn.networks import QNetwork
 from abr.dqn.targets import large_margin_loss, linear_schedule, polyak_update, td_target
+from abr.dqn.teacher import LabelPool
 
 
 class Learner:
@@ -27,6 +30,7 @@ class Learner:
         online_network: QNetwork,
         generator: torch.Generator,
         demo_replay: ReplayBuffer | None = None,
+        labels: LabelPool | None = None,
     ) -> None:
         self.config = config
         self.online_network = online_network
@@ -38,21 +42,26 @@ class Learner:
         self.optimizer = torch.optim.Adam(online_network.parameters(), lr=config.learning_rate)
         self.generator = generator
         self.demo_replay = demo_replay
+        self.labels = labels  # the teacher's labels (DAgger), if the run has a teacher
         self.updates = 0
 
     def set_learning_rate(self, env_steps: int) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.config, env_steps)
 
-    def learn(self, replay: ReplayBuffer | None, beta: float) -> torch.Tensor:
-        """One update on `replay` (if given) and the demonstrations (if any); the loss, left on
-        the device."""
-        loss = self._gradient_step(replay, beta)
+    def learn(
+        self, replay: ReplayBuffer | None, beta: float, label_weight: float = 0.0
+    ) -> torch.Tensor:
+        """One update on `replay` (if given), the demonstrations (if any) and the teacher's
+        labels (if any, weighted by `label_weight`); the loss, left on the device."""
+        loss = self._gradient_step(replay, beta, label_weight)
         self.updates += 1
         self._follow()
         return loss
 
-    def _gradient_step(self, replay: ReplayBuffer | None, beta: float) -> torch.Tensor:
+    def _gradient_step(
+        self, replay: ReplayBuffer | None, beta: float, label_weight: float
+    ) -> torch.Tensor:
         config = self.config
         parts: list[Batch] = []
         if replay is not None:
@@ -79,6 +88,11 @@ class Learner:
         if self.demo_replay is not None:
             margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)
             loss = loss + config.demo_loss_weight * margin.mean()
+        if self.labels is not None and len(self.labels) and label_weight > 0:
+            obs, teacher_action = self.labels.sample(config.teacher_batch_size, self.generator)
+            q_labelled = self.online_network(obs)  # [B_T, A]
+            taught = large_margin_loss(q_labelled, teacher_action, config.teacher_margin)
+            loss = loss + label_weight * taught.mean()
         self.optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.online_network.parameters(), config.grad_clip)

@@ -48,6 +48,7 @@ from abr.dqn.networks import QNetwork
 from abr.dqn.nstep import NStepAccumulator
 from abr.dqn.policy import GreedyQPolicy
 from abr.dqn.targets import linear_schedule
+from abr.dqn.teacher import LabelPool, label_weight, make_teacher
 from abr.dqn.validation import Validation
 from abr.media.augment import augmented
 from abr.media.traces import Trace, load_traces, traces_digest
@@ -70,6 +71,7 @@ class TrainResult:
     updates: int
     wall_s: float
     device: str
+    teacher: str  # the config's teacher ("none", "oracle"), and its horizon when it has one
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -161,7 +163,11 @@ def train(
     nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
     demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    learner = Learner(config, online_network, generator, demo_replay)
+    teacher = make_teacher(
+        config.teacher, config.qoe, config.teacher_horizon, config.teacher_buffer_value
+    )
+    labels = LabelPool(config.teacher_capacity, spec.dim, device) if teacher else None
+    learner = Learner(config, online_network, generator, demo_replay, labels)
     greedy = GreedyQPolicy(learner.evaluated_network, spec, device)
     curriculum = (
         MpcGapCurriculum.build(train_traces, video, config.qoe, config.curriculum_floor)
@@ -185,6 +191,8 @@ def train(
         nstep.load_state_dict(as_numpy(saved["nstep"]))
         sim.load_state_dict(as_numpy(saved["sim"]))
         rng.bit_generator.state = saved["rng"]
+        if labels is not None:
+            labels.load_state_dict(saved["labels"])
         obs = saved["obs"].cpu().numpy()
         state = RunState.from_payload(saved)
         learner.updates = state.updates
@@ -199,6 +207,15 @@ def train(
                 loss = learner.learn(None, config.per_beta_start)
 
     while state.env_steps < config.total_env_steps:
+        # ---- teach: the teacher labels the states the learner is in (DAgger)
+        step_index = state.env_steps // config.n_sessions
+        if (
+            teacher is not None
+            and labels is not None
+            and step_index % config.teacher_every_steps == 0
+        ):
+            labels.add(obs, teacher.label(sim))
+
         # ---- act: epsilon-greedy over all sessions
         epsilon = linear_schedule(
             config.epsilon_start,
@@ -229,8 +246,14 @@ def train(
                 config.per_beta_start, 1.0, config.total_env_steps, state.env_steps
             )
             learner.set_learning_rate(state.env_steps)
+            taught_weight = label_weight(
+                config.teacher_weight_start,
+                config.teacher_weight_end,
+                config.teacher_weight_decay_env_steps,
+                state.env_steps,
+            )
             for _ in range(config.updates_per_step):
-                loss = learner.learn(replay, beta)
+                loss = learner.learn(replay, beta, taught_weight)
         state.updates = learner.updates
 
         state.loss = float(loss)  # once a step, not once an update: each read waits for the GPU
@@ -283,6 +306,7 @@ def train(
                 "sim": as_tensors(sim.state_dict()),
                 "rng": rng.bit_generator.state,
                 "obs": torch.from_numpy(obs),
+                **({"labels": labels.state_dict()} if labels is not None else {}),
                 **state.to_dict(),
                 "config": config.to_dict(),
             }
@@ -296,6 +320,7 @@ def train(
         state.updates,
         time.perf_counter() - start,
         str(device),
+        f"oracle:{config.teacher_horizon}" if config.teacher == "oracle" else config.teacher,
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
     write_validation_table(run_dir, validation, device)

@@ -25,6 +25,7 @@ the tie rule decides between them rather than rounding noise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -142,3 +143,35 @@ def planning_horizon(horizon: int, n_levels: int) -> int:
 def plans_per_decision(horizon: int, n_levels: int) -> int:
     """Level combinations scored for one decision (its work, in plans)."""
     return int(n_levels ** planning_horizon(horizon, n_levels))
+
+
+def robust_mpc_from_history(state: PlayerState, video: Video, qoe: str = "lin") -> np.ndarray:
+    """RobustMPC with its prediction-error memory rebuilt from each player's history, as if it
+    had decided every chunk of it: exact when the history reaches back to the first chunk.
+    All players at once: step k replays every player's k-th decision, and a player whose
+    history is shorter keeps the memory it had."""
+    counts = state.history_count
+    mpc = RobustMpc(qoe=qoe)
+    mpc.reset(state.n_sessions, video)
+    for seen in range(1, int(counts.max(initial=0))):  # the decisions made before this one
+        replaying = counts > seen
+        kept = (mpc.errors.copy(), mpc.error_count.copy(), mpc.last_prediction_kbps.copy())
+        mpc.predict_kbps(_prefix_state(state, np.minimum(counts, seen)))
+        mpc.errors[~replaying], mpc.error_count[~replaying] = (
+            kept[0][~replaying],
+            kept[1][~replaying],
+        )
+        mpc.last_prediction_kbps[~replaying] = kept[2][~replaying]
+    return mpc.act(_prefix_state(state, counts))
+
+
+def _prefix_state(state: PlayerState, seen: np.ndarray) -> PlayerState:
+    """Every player's state when only the first `seen[i]` of its history entries existed: those
+    entries, most recent last, after zeros."""
+    width = state.throughput_kbps.shape[1]
+    column = np.arange(width)[None, :]  # [1, W]
+    start = (width - state.history_count)[:, None]  # where each player's real entries begin
+    shown = column >= width - seen[:, None]  # the last `seen` columns hold the first entries
+    source = np.clip(start + column - (width - seen[:, None]), 0, width - 1)
+    throughput = np.where(shown, np.take_along_axis(state.throughput_kbps, source, 1), 0.0)
+    return replace(state, throughput_kbps=throughput, history_count=seen.astype(np.int64))

@@ -113,6 +113,8 @@ POLICIES: dict[str, PolicyEntry] = {
     )
 }
 BASELINES = tuple(name for name, entry in POLICIES.items() if entry.baseline)
+
+
 def _usage(name: str, entry: PolicyEntry) -> str:
     if entry.argument is None:
         return name

@@ -45,3 +45,32 @@ def test_a_worker_answers_as_the_event_loop_does_and_is_counted(workers: int) ->
     )
     assert decided == 3 + 12 + 12  # three single decisions, two batches of 12
     assert 'abr_errors_total{status="422"} 1.0' in metrics
+
+
+def test_a_worker_does_not_outlive_its_server() -> None:
+    import json
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    import psutil
+
+    from tests.conftest import running_server
+
+    with running_server() as (url, pid):
+        body = json.dumps({**VIDEO, "policy": "bb", **_requests()[0][1]} | {"policy": "bb"})
+        request = urllib.request.Request(
+            url + "/v1/decide", body.encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+        workers = psutil.Process(pid).children(recursive=True)
+        assert workers, "the decision was made in a worker process"
+        os.kill(pid, signal.SIGKILL)  # no shutdown runs
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            w.is_running() and w.status() != "zombie" for w in workers
+        ):
+            time.sleep(0.2)
+        assert not any(w.is_running() and w.status() != "zombie" for w in workers)

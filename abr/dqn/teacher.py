@@ -1,0 +1,121 @@
+"""On-policy teaching (DAgger; Ross et al., AISTATS 2011): the learner plays the training traces
+in training mode, and a future-aware teacher (`abr/policies/oracle.py`) labels the states the
+learner actually visits with the level it would choose there, knowing the future trace. The
+labelled pairs go to a pool that the update samples from beside its TD batch, with DQfD's
+large-margin loss toward the teacher's level, weighted by a schedule over the run.
+
+The teacher reads each training session's exact simulator state (trace, clock, buffer, last
+level, chunk) and plans without the delay noise the learner meets, so a label is the best
+level for the network the learner will face on average, not a noise-aware one. RobustMPC can
+teach the same way (`teacher = "mpc"`), from what a player observes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from abr.player.qoe import make_qoe
+from abr.policies.mpc import robust_mpc_from_history
+from abr.policies.oracle import lookahead_levels
+from abr.sim.simulator import BatchSimulator
+
+TEACHERS = ("none", "mpc", "oracle")
+
+
+class Teacher(Protocol):
+    def label(self, sim: BatchSimulator) -> np.ndarray: ...
+
+
+class MpcTeacher:
+    """RobustMPC as the teacher: its level for each session's observable state, its error memory
+    rebuilt from the session's history (it sees no future)."""
+
+    def __init__(self, qoe: str) -> None:
+        self.qoe = qoe
+
+    def label(self, sim: BatchSimulator) -> np.ndarray:
+        return robust_mpc_from_history(sim.player_state(), sim.video, self.qoe)
+
+
+class OracleTeacher:
+    def __init__(self, qoe: str, horizon: int, buffer_value: float) -> None:
+        self.qoe, self.horizon, self.buffer_value = qoe, horizon, buffer_value
+
+    def label(self, sim: BatchSimulator) -> np.ndarray:
+        """The teacher's level [N] for every session of `sim` at its current state."""
+        metric = make_qoe(self.qoe, sim.video.bitrates_kbps)
+        return lookahead_levels(
+            sim.table,
+            sim.video,
+            metric,
+            sim.config,
+            sim.trace,
+            sim.ptr,
+            sim.clock_s,
+            sim.buffer_s,
+            sim.chunk,
+            sim.last_level,
+            self.horizon,
+            self.buffer_value,
+        )
+
+
+class LabelPool:
+    """The latest `capacity` (observation, teacher level) pairs, on the training device."""
+
+    def __init__(self, capacity: int, obs_dim: int, device: torch.device) -> None:
+        self.capacity, self.device = capacity, device
+        self.obs = torch.zeros((capacity, obs_dim), dtype=torch.float32, device=device)
+        self.action = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.position = self.count = 0
+
+    def add(self, obs: np.ndarray, action: np.ndarray) -> None:
+        slots = (self.position + np.arange(len(action))) % self.capacity
+        index = torch.as_tensor(slots, device=self.device)
+        self.obs[index] = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        self.action[index] = torch.as_tensor(action, dtype=torch.int64, device=self.device)
+        self.position = int((self.position + len(action)) % self.capacity)
+        self.count = min(self.count + len(action), self.capacity)
+
+    def sample(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(0, self.count, (batch_size,), generator=generator, device=self.device)
+        return self.obs[index], self.action[index]  # [B, D], [B]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "obs": self.obs[: self.count],
+            "action": self.action[: self.count],
+            "position": self.position,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        count = len(state["action"])
+        self.obs[:count] = state["obs"].to(self.device)
+        self.action[:count] = state["action"].to(self.device)
+        self.position, self.count = int(state["position"]), count
+
+
+def make_teacher(name: str, qoe: str, horizon: int, buffer_value: float) -> Teacher | None:
+    if name == "oracle":
+        return OracleTeacher(qoe, horizon, buffer_value)
+    if name == "mpc":
+        return MpcTeacher(qoe)
+    if name == "none":
+        return None
+    raise ValueError(f"unknown teacher {name!r}; expected one of {TEACHERS}")
+
+
+def label_weight(start: float, end: float, decay_env_steps: int, env_steps: int) -> float:
+    """How much the labels weigh now: linear from `start` to `end` over `decay_env_steps`, then
+    `end`; with `decay_env_steps` 0, `start` throughout."""
+    if decay_env_steps == 0:
+        return start
+    return start + min(env_steps / decay_env_steps, 1.0) * (end - start)
