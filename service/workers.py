@@ -36,7 +36,7 @@ _service: Any = None  # the worker's own Service
 
 
 class DecisionWorkers:
-    """A pool of `count` worker processes (spawned, niced), started on first use."""
+    """`decision_workers` worker processes (spawned, niced), started on first use."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
