@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from abr.dqn.curriculum import CURRICULA
-from abr.dqn.teacher import TEACHERS
 from abr.dqn.validation import SCORES
 from abr.player.observation import ObservationSpec
 from abr.player.qoe import QOE_NAMES
@@ -16,6 +15,7 @@ from abr.policies.registry import BASELINES
 from abr.sim.simulator import SimConfig
 
 DEMO_POLICIES = ("none", *BASELINES)
+TEACHERS = ("none", "mpc", "oracle")  # abr/dqn/teacher.py
 DEVICES = ("auto", "cpu", "cuda")
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -17,12 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from abr.dqn.config import TEACHERS
 from abr.player.qoe import make_qoe
 from abr.policies.mpc import robust_mpc_from_history
 from abr.policies.oracle import lookahead_levels
 from abr.sim.simulator import BatchSimulator
-
-TEACHERS = ("none", "mpc", "oracle")
 
 
 class Teacher(Protocol):

@@ -115,3 +115,13 @@ def test_bad_video_manifests_name_the_file_and_field(tmp_path):
         result = abr("video", "info", str(tmp_path / name), check=False)
         assert result.returncode == 2
         assert f"{tmp_path / name}: {expected}" in result.stderr.replace("\n", ""), name
+
+
+def test_the_command_line_starts_without_torch():
+    """The serving install has no torch: every command module must import without it."""
+    import subprocess
+    import sys
+
+    blocked = "import sys; sys.modules['torch'] = None; import abr.cli, abr.dqn.config"
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
