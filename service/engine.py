@@ -189,13 +189,17 @@ class Engine:
         self, spec: VideoSpec, policy: str, players: Sequence[PlayerHistory]
     ) -> Choice:
         video = self._stateless_video(spec, policy, len(players), "players")
-        return self._decide_state(self._history_state(players, video), video, policy)
+        choice = self._decide_state(self._history_state(players, video), video, policy)
+        self.videos.remember(video)  # only once the request is accepted
+        return choice
 
     def decide_columns(self, body: ColumnsDecideRequest) -> Choice:
         """The batch in columns: one array per field instead of one object per player."""
         n = len(body.chunk_index)
         video = self._stateless_video(body, body.policy, n, "chunk_index")
-        return self._decide_state(self._columns_state(body, video), video, body.policy)
+        choice = self._decide_state(self._columns_state(body, video), video, body.policy)
+        self.videos.remember(video)
+        return choice
 
     def _stateless_video(self, spec: VideoSpec, policy: str, n: int, field: str) -> Video:
         if n > self.settings.max_batch:
@@ -208,9 +212,6 @@ class Engine:
         self._check_batch_work(policy, n, video, field)
         if policy == "dqn" and self.model is not None:
             self._check_model_ladder(video)
-        elif policy != "dqn":
-            _new_policy(policy, 1, video)  # refuses a ladder the policy cannot play
-        self.videos.remember(video)
         return video
 
     def _check_batch_work(self, policy: str, n: int, video: Video, field: str) -> None:

@@ -12,7 +12,7 @@ from abr.media.video import Video
 from abr.player.qoe import make_qoe, summarize_session
 from abr.player.state import PlayerState, player_state
 from abr.policies.base import Policy
-from abr.sim.simulator import SimConfig
+from abr.sim.config import SimConfig
 
 HISTORY_LEN = SimConfig().history_len  # what the simulator keeps, so that decisions match
 FIRST_LEVEL = SimConfig().default_level  # the protocol's first chunk

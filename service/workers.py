@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from abr.policies.model_meta import ModelError
 from service.errors import RequestError, Unavailable, status_of
+from service.schemas import BatchDecision, Decision
 from service.settings import ServiceSettings
 
 # (status, JSON body, the decision's (policy, levels, fallback) for the server's metrics)
@@ -130,8 +131,8 @@ def _detail(message: str) -> bytes:
 
 def _decision_of(answer: BaseModel) -> tuple[str, list[int], bool] | None:
     """What the server's metrics count of an answer: its policy, levels and fallback."""
-    data = answer.model_dump()
-    levels = data.get("levels", [data.get("level")])
-    if any(level is None for level in levels):
-        return None
-    return str(data["policy"]), [int(level) for level in levels], bool(data["fallback"])
+    if isinstance(answer, BatchDecision):
+        return answer.policy, answer.levels, answer.fallback
+    if isinstance(answer, Decision) and answer.level is not None:
+        return answer.policy, [answer.level], answer.fallback
+    return None

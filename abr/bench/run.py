@@ -17,7 +17,8 @@ from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.qoe import SessionSummary, make_qoe, summarize_session
 from abr.policies.base import Policy
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
 

@@ -26,8 +26,8 @@ from abr.clients.loadtest import Connection, HttpError, latency_percentiles_ms
 from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.qoe import make_qoe, summarize_session
+from abr.sim.config import SimConfig
 from abr.sim.reference import ReferenceSession
-from abr.sim.simulator import SimConfig
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
 

@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from abr.dqn.curriculum import CURRICULA
-from abr.dqn.validation import SCORES
 from abr.player.observation import ObservationSpec
 from abr.player.qoe import QOE_NAMES
 from abr.policies.registry import BASELINES
-from abr.sim.simulator import SimConfig
+from abr.sim.config import SimConfig
 
 DEMO_POLICIES = ("none", *BASELINES)
 TEACHERS = ("none", "mpc", "oracle")  # abr/dqn/teacher.py
+CURRICULA = ("none", "mpc_gap")  # abr/dqn/curriculum.py
+SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -25,8 +25,6 @@ from abr.media.video import Video
 from abr.policies.base import Policy
 from abr.policies.registry import make_policy
 
-CURRICULA = ("none", "mpc_gap")
-
 
 def gap_weights(mpc_qoe: np.ndarray, policy_qoe: np.ndarray, floor: float) -> np.ndarray:
     """Sampling probabilities per trace from both policies' mean QoE on it."""

@@ -25,7 +25,8 @@ from abr.media.video import Video
 from abr.player.observation import ObservationSpec, encode
 from abr.player.qoe import Qoe
 from abr.policies.base import Policy
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 
 DEMO_SEED_OFFSET = 7_919  # keeps the demonstrations' random draws apart from the agent's
 

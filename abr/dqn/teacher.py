@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from abr.dqn.config import TEACHERS
-from abr.player.qoe import make_qoe
+from abr.player.qoe import Qoe
 from abr.policies.mpc import robust_mpc_from_history
 from abr.policies.oracle import lookahead_levels
 from abr.sim.simulator import BatchSimulator
@@ -32,34 +32,20 @@ class MpcTeacher:
     """RobustMPC as the teacher: its level for each session's observable state, its error memory
     rebuilt from the session's history (it sees no future)."""
 
-    def __init__(self, qoe: str) -> None:
+    def __init__(self, qoe: Qoe) -> None:
         self.qoe = qoe
 
     def label(self, sim: BatchSimulator) -> np.ndarray:
-        return robust_mpc_from_history(sim.player_state(), sim.video, self.qoe)
+        return robust_mpc_from_history(sim.player_state(), sim.video, self.qoe.name)
 
 
 class OracleTeacher:
-    def __init__(self, qoe: str, horizon: int, buffer_value: float) -> None:
+    def __init__(self, qoe: Qoe, horizon: int, buffer_value: float) -> None:
         self.qoe, self.horizon, self.buffer_value = qoe, horizon, buffer_value
 
     def label(self, sim: BatchSimulator) -> np.ndarray:
         """The teacher's level [N] for every session of `sim` at its current state."""
-        metric = make_qoe(self.qoe, sim.video.bitrates_kbps)
-        return lookahead_levels(
-            sim.table,
-            sim.video,
-            metric,
-            sim.config,
-            sim.trace,
-            sim.ptr,
-            sim.clock_s,
-            sim.buffer_s,
-            sim.chunk,
-            sim.last_level,
-            self.horizon,
-            self.buffer_value,
-        )
+        return lookahead_levels(sim, self.qoe, self.horizon, self.buffer_value)
 
 
 class LabelPool:
@@ -102,7 +88,7 @@ class LabelPool:
         self.position, self.count = int(state["position"]), count
 
 
-def make_teacher(name: str, qoe: str, horizon: int, buffer_value: float) -> Teacher | None:
+def make_teacher(name: str, qoe: Qoe, horizon: int, buffer_value: float) -> Teacher | None:
     if name == "oracle":
         return OracleTeacher(qoe, horizon, buffer_value)
     if name == "mpc":

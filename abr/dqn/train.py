@@ -57,7 +57,8 @@ from abr.player.observation import ObservationSpec, encode
 from abr.player.qoe import Qoe, make_qoe
 from abr.policies.base import Policy
 from abr.policies.registry import make_policy
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 
 HELD_OUT = "every 10th training trace"
 
@@ -163,9 +164,7 @@ def train(
     nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
     demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    teacher = make_teacher(
-        config.teacher, config.qoe, config.teacher_horizon, config.teacher_buffer_value
-    )
+    teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, config.teacher_buffer_value)
     labels = LabelPool(config.teacher_capacity, spec.dim, device) if teacher else None
     learner = Learner(config, online_network, generator, demo_replay, labels)
     greedy = GreedyQPolicy(learner.evaluated_network, spec, device)

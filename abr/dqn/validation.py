@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from abr.bench.run import run_policy
+from abr.dqn.config import SCORES
 from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.policies.base import Policy
 from abr.policies.registry import make_policy
-
-SCORES = ("mean", "worst_gain")
 
 
 @dataclass(frozen=True)

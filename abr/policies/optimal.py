@@ -29,7 +29,8 @@ from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.qoe import make_qoe
 from abr.player.state import PlayerState
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 from abr.sim.trace_table import TraceTable
 
 

@@ -16,7 +16,7 @@ terminal buffer term it scores close to the offline optimum on the protocol's tr
 
 As a policy it tracks each session's simulator state with a shadow simulator of its own (it gets
 the traces at reset, like `optimal`), which is exact in evaluation mode; `lookahead_levels`
-labels states of any simulator, training mode included.
+labels the sessions of any simulator, training mode included.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.qoe import Qoe, make_qoe
 from abr.player.state import PlayerState
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 from abr.sim.trace_table import TraceTable
 
 DEFAULT_HORIZON = 5  # chunks (chosen on validation folders; docs/results.md)
@@ -37,32 +38,25 @@ DEFAULT_BUFFER_VALUE = 0.1  # QoE per second of buffer left at the end of a plan
 
 
 def lookahead_levels(
-    table: TraceTable,
-    video: Video,
+    sim: BatchSimulator,
     metric: Qoe,
-    config: SimConfig,
-    trace: np.ndarray,
-    ptr: np.ndarray,
-    clock_s: np.ndarray,
-    buffer_s: np.ndarray,
-    chunk: np.ndarray,
-    last_level: np.ndarray,
     horizon: int = DEFAULT_HORIZON,
     buffer_value: float = DEFAULT_BUFFER_VALUE,
 ) -> np.ndarray:
-    """The best first level [N] for sessions at these simulator states (chunk = the next chunk
-    to fetch, below the video's chunk count)."""
-    levels = np.empty(len(trace), dtype=np.int64)
-    steps = np.minimum(horizon, video.n_chunks - chunk)  # fewer chunks near the end
+    """The best first level [N] for every session of `sim` at its current state (each below the
+    video's last chunk); `sim` itself is left as it is."""
+    levels = np.empty(sim.n_sessions, dtype=np.int64)
+    steps = np.minimum(horizon, sim.video.n_chunks - sim.chunk)  # fewer chunks near the end
     for planned in np.unique(steps):
         group = np.flatnonzero(steps == planned)
+        at = (sim.trace, sim.ptr, sim.clock_s, sim.buffer_s, sim.chunk)
         levels[group] = _plan(
-            table,
-            video,
+            sim.table,
+            sim.video,
             metric,
-            config,
-            (trace[group], ptr[group], clock_s[group], buffer_s[group], chunk[group]),
-            last_level[group],
+            sim.config,
+            tuple(array[group] for array in at),
+            sim.last_level[group],
             int(planned),
             buffer_value,
         )
@@ -137,17 +131,4 @@ class FutureAwareOracle:
             raise ValueError("the oracle must be asked for every chunk after the first, in step")
         if behind[0] == 1:  # replay the chunk the sessions just fetched, exactly
             shadow.step(state.last_level)
-        return lookahead_levels(
-            self.table,
-            self.video,
-            self.metric,
-            self.config,
-            shadow.trace,
-            shadow.ptr,
-            shadow.clock_s,
-            shadow.buffer_s,
-            shadow.chunk,
-            shadow.last_level,
-            self.horizon,
-            self.buffer_value,
-        )
+        return lookahead_levels(shadow, self.metric, self.horizon, self.buffer_value)

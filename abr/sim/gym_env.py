@@ -20,7 +20,8 @@ from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.observation import ObservationSpec, encode
 from abr.player.qoe import make_qoe
-from abr.sim.simulator import BatchSimulator, Mode, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator, Mode
 
 
 class AbrVectorEnv(VectorEnv):

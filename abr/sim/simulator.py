@@ -25,7 +25,6 @@ REFERENCE  Mao et al., "Neural Adaptive Video Streaming with Pensieve", SIGCOMM 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -34,23 +33,12 @@ from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.state import PlayerState, player_state
 from abr.sim import kernel as sim_kernel
+from abr.sim.config import SimConfig
 from abr.sim.trace_table import TraceTable
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
 Mode = Literal["eval", "train"]
 Backend = Literal["auto", "numpy", "numba"]
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    rtt_s: float = 0.08  # Pensieve LINK_RTT
-    payload_fraction: float = 0.95  # PACKET_PAYLOAD_PORTION
-    buffer_cap_s: float = 60.0  # BUFFER_THRESH
-    sleep_quantum_s: float = 0.5  # DRAIN_BUFFER_SLEEP_TIME
-    noise_low: float = 0.9  # multiplicative delay noise in training mode
-    noise_high: float = 1.1
-    default_level: int = 1  # the "last level" a session starts with
-    history_len: int = 8  # chunks of throughput / delay history kept for the player
 
 
 class StepResult(NamedTuple):

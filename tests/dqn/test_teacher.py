@@ -10,6 +10,7 @@ from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
 from abr.dqn.teacher import LabelPool, MpcTeacher, OracleTeacher, label_weight  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
+from abr.player.qoe import make_qoe  # noqa: E402
 from abr.policies.mpc import RobustMpc  # noqa: E402
 from abr.policies.oracle import FutureAwareOracle  # noqa: E402
 from abr.sim.simulator import BatchSimulator  # noqa: E402
@@ -23,7 +24,7 @@ def test_the_oracle_teacher_labels_a_simulators_sessions_as_the_oracle_decides(
     sim = BatchSimulator(traces, envivio, 6, "eval")
     oracle = FutureAwareOracle(horizon=3, buffer_value=0.1)
     oracle.reset(6, envivio, traces)
-    teacher = OracleTeacher("lin", horizon=3, buffer_value=0.1)
+    teacher = OracleTeacher(make_qoe("lin", envivio.bitrates_kbps), horizon=3, buffer_value=0.1)
     levels = np.ones(6, dtype=np.int64)
     for _ in range(12):
         sim.step(levels)
@@ -38,7 +39,7 @@ def test_the_mpc_teacher_labels_as_robustmpc_decides_while_histories_reach_back(
     sim = BatchSimulator(traces, envivio, 8, "eval")
     mpc = RobustMpc()
     mpc.reset(8, envivio)
-    teacher = MpcTeacher("lin")
+    teacher = MpcTeacher(make_qoe("lin", envivio.bitrates_kbps))
     levels = np.ones(8, dtype=np.int64)
     for _ in range(8):  # the simulator keeps 8 chunks of history
         sim.step(levels)

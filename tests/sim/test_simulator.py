@@ -6,8 +6,9 @@ import pytest
 from abr.media.traces import Trace, make_trace
 from abr.media.video import Video, make_video, nominal_sizes_bytes
 from abr.sim import kernel as sim_kernel
+from abr.sim.config import SimConfig
 from abr.sim.reference import ReferenceSession
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.simulator import BatchSimulator
 
 BACKENDS = ["numpy"] + (["numba"] if sim_kernel.HAVE_NUMBA else [])
 REL_TOL = 1e-9

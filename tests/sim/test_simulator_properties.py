@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from abr.media.traces import make_trace
 from abr.media.video import synth_video
-from abr.sim.simulator import BatchSimulator, SimConfig
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 from tests.sim.test_simulator import BACKENDS, run_aligned
 
 LADDER_KBPS = (300.0, 1200.0, 4300.0)
