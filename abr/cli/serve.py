@@ -132,6 +132,19 @@ def cmd_bench_neighbour(args: argparse.Namespace) -> None:
         print_json_last(result.to_dict())
 
 
+def cmd_bench_memory(args: argparse.Namespace) -> None:
+    from abr.clients.neighbour import bench_memory
+
+    result = bench_memory(args.requests, args.rungs, args.chunks)
+    Console().print(
+        figures_table(
+            "server RSS (MB) under refused and accepted worst-case requests", result.to_dict()
+        )
+    )
+    if args.json:
+        print_json_last(result.to_dict())
+
+
 def cmd_replay(args: argparse.Namespace) -> None:
     import numpy as np
     from rich.progress import Progress
@@ -233,6 +246,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     neighbour.add_argument("--idle", type=int, default=500, help="idle connections held open")
     json_option(neighbour)
     neighbour.set_defaults(func=cmd_bench_neighbour)
+
+    memory = command(
+        sub, "bench-memory", "server memory after refused and accepted worst-case requests"
+    )
+    memory.add_argument("--requests", type=int, default=1000, help="of each kind")
+    memory.add_argument("--rungs", type=int, default=32, help="ladder rungs of each request")
+    memory.add_argument("--chunks", type=int, default=100_000, help="chunks of each video")
+    json_option(memory)
+    memory.set_defaults(func=cmd_bench_memory)
 
     replay_cmd = command(
         sub, "replay", "virtual players: replay traces against a running service over HTTP"

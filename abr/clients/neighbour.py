@@ -155,3 +155,61 @@ def bench_neighbour(
         noisy_statuses=noisy_statuses,
         idle_connections=idle,
     )
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    start_mb: float
+    after_refused_mb: float
+    after_accepted_mb: float
+    refused: int
+    accepted: int
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def bench_memory(requests: int = 1000, rungs: int = 32, n_chunks: int = 100_000) -> MemoryResult:
+    """A real `abr serve`'s resident memory (its decision workers' included) after `requests`
+    refused decisions (distinct
+    `rungs`-rung ladders of `n_chunks` chunks that the shipped model cannot play) and then after
+    `requests` sessions started on such ladders."""
+    import httpx
+    import psutil
+
+    def ladder(i: int) -> list[float]:
+        return [100.0 + i + 100.0 * k for k in range(rungs)]
+
+    player = {"chunk_index": 3, "last_level": 2, "buffer_s": 9.5}
+    history = {"throughput_kbps": [1500.0], "download_s": [2.0]}
+    with running_server(SERVICE_TARGET, timeout_s=60.0) as (url, pid):
+        server = psutil.Process(pid)
+
+        def rss_mb() -> float:
+            processes = [server, *server.children(recursive=True)]
+            return sum(float(p.memory_info().rss) for p in processes) / 2**20
+
+        with httpx.Client(base_url=url, timeout=60) as client:
+            envivio = {"ladder_kbps": list(ENVIVIO_BITRATES_KBPS), "chunk_s": 4.0, "n_chunks": 48}
+            warm = client.post("/v1/decide", json={**envivio, **player, **history})  # workers up
+            warm.raise_for_status()
+            start = rss_mb()
+            video = {"chunk_s": 4.0, "n_chunks": n_chunks}
+            refused = sum(
+                client.post(
+                    "/v1/decide",
+                    json={"ladder_kbps": ladder(i), **video, "policy": "dqn", **player, **history},
+                ).status_code
+                == 422
+                for i in range(requests)
+            )
+            after_refused = rss_mb()
+            accepted = sum(
+                client.post(
+                    "/v1/sessions", json={"ladder_kbps": ladder(i), **video, "policy": "bb"}
+                ).status_code
+                == 201
+                for i in range(requests)
+            )
+            after_accepted = rss_mb()
+    return MemoryResult(start, after_refused, after_accepted, refused, accepted)
