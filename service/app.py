@@ -44,7 +44,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = Service(settings, store)  # the model is loaded here
         yield
-        app.state.service.close()
+        await app.state.service.close()
 
     app = ServiceApp(
         title="abr decision service",

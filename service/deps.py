@@ -1,6 +1,6 @@
 """What the routes share, and how they get it: the `Service` (settings, the decision engine, the
-session store, the metrics), built in the app's lifespan; `ServiceDep` for FastAPI routes (the
-fast routes get it as their first argument)."""
+session store, the telemetry log, the metrics), built in the app's lifespan; `ServiceDep` for
+FastAPI routes (the fast routes get it as their first argument)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from service.metrics import ServiceMetrics
 from service.sessions import PlayerSession
 from service.settings import ServiceSettings
 from service.store import MemoryStore, SessionStore
+from service.telemetry import Telemetry
 from service.workers import DecisionWorkers
 
 
@@ -22,15 +23,14 @@ class Service:
     def __init__(self, settings: ServiceSettings, store: SessionStore | None = None) -> None:
         self.settings = settings
         self.engine = Engine(settings)
-        self.store = store or MemoryStore(
-            settings.max_sessions, settings.session_ttl_s, max_table_bytes=settings.max_table_bytes
-        )
+        self.store = store or make_store(settings, self.engine)
+        self.telemetry = Telemetry.from_settings(settings)
         self.metrics = ServiceMetrics()
         self.workers = DecisionWorkers(settings) if settings.decision_workers else None
         self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
 
-    def session(self, session_id: str) -> PlayerSession:
-        session = self.store.get(session_id)
+    async def session(self, session_id: str) -> PlayerSession:
+        session = await self.store.get(session_id)
         if session is None:
             raise UnknownSession(session_id)
         return session
@@ -39,9 +39,12 @@ class Service:
         """A decision made elsewhere (a decision worker), counted in this process's metrics."""
         self.count(Choice(np.array(levels, dtype=np.int64), policy, None, fallback))
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self.workers is not None:
             self.workers.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
+        await self.store.close()
 
     def count(self, choice: Choice) -> None:
         if len(choice.levels) == 1:  # the common case, kept cheap
@@ -52,6 +55,23 @@ class Service:
                     self.metrics.count_decisions(choice.policy, level, count)
         if choice.fallback:
             self.metrics.fallbacks.inc(len(choice.levels))
+
+
+def make_store(settings: ServiceSettings, engine: Engine) -> SessionStore:
+    """The store ABR_STORE names: this process's memory, or a Redis shared by processes."""
+    if settings.store == "memory":
+        return MemoryStore(
+            settings.max_sessions, settings.session_ttl_s, max_table_bytes=settings.max_table_bytes
+        )
+    from service.redis_store import RedisStore  # redis is needed only where it is used
+
+    return RedisStore(
+        settings.store,
+        settings.max_sessions,
+        settings.session_ttl_s,
+        settings.max_table_bytes,
+        engine.session_from_bytes,
+    )
 
 
 def get_service(request: Request) -> Service:

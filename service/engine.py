@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +27,10 @@ from abr.policies.onnx import OnnxModel, default_model_path
 from abr.policies.registry import BASELINES, POLICIES, make_policy
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 from service.batcher import ModelBatcher
+from service.codec import decode_session
 from service.errors import InvalidField, OutOfOrder, TooLarge
 from service.schemas import ColumnsDecideRequest, PlayerHistory, VideoSpec
-from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession
+from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession, Report
 from service.settings import ServiceSettings
 
 # the service's policies: the loaded model, and the classic baselines by their registry names
@@ -116,6 +118,30 @@ class Engine:
         version = self.model_version if policy == "dqn" else None
         return session, Choice(np.array([first]), policy, version)  # the protocol's first level
 
+    def session_from_bytes(self, data: bytes) -> PlayerSession:
+        """A session a shared store kept (service/codec.py), with this process's videos."""
+        return decode_session(data, self._nominal, _policy_for, self.fallback_name)
+
+    def _nominal(self, ladder: tuple[float, ...], chunk_s: float, n_chunks: int) -> Video:
+        key = (ladder, chunk_s, n_chunks)
+        video = self.videos.get(key)
+        if video is None:
+            video = nominal_video(*key, name="session")
+            self.videos.remember(video)
+        return video
+
+    def answered_before(self, session: PlayerSession, report: Report) -> dict[str, Any] | None:
+        """The answer an identical retry of the last applied report gets again; None for a
+        report about the chunk the session expects. A different report for a chunk already
+        applied is refused, naming the index."""
+        if report == session.last_report:
+            if session.last_answer is None:  # its decision is still being made
+                raise OutOfOrder("index", f"chunk {report[0]} is being applied; retry")
+            return session.last_answer
+        if report[0] < session.next_index:
+            raise OutOfOrder("index", f"chunk {report[0]} was already applied, with other values")
+        return None
+
     def check_report(self, session: PlayerSession, index: int, level: int) -> None:
         if session.done:
             raise OutOfOrder("index", "the session has already reported its last chunk")
@@ -126,19 +152,13 @@ class Engine:
                 "level", f"{level} is outside the ladder (0..{session.video.n_levels - 1})"
             )
 
-    async def apply_report(
-        self,
-        session: PlayerSession,
-        level: int,
-        size_bytes: float,
-        download_s: float,
-        buffer_s: float,
-        rebuffer_s: float,
-    ) -> Choice | None:
+    async def apply_report(self, session: PlayerSession, report: Report) -> Choice | None:
         """Record a checked report (see `check_report`); the next decision, or None when done.
 
         The report is recorded before the first wait, and the decision is made on a copy of the
         session's state taken then, so that requests served meanwhile cannot interleave."""
+        _, level, size_bytes, download_s, buffer_s, rebuffer_s = report
+        session.last_report, session.last_answer = report, None
         _push(session.throughput_kbps, size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s)
         _push(session.download_s, download_s)
         session.history_count = min(session.history_count + 1, HISTORY_LEN)
@@ -364,6 +384,10 @@ class AcceptedVideos:
 
     def __len__(self) -> int:
         return len(self._videos)
+
+
+def _policy_for(name: str, video: Video) -> Policy:
+    return _new_policy(name, 1, video)
 
 
 def _new_policy(name: str, n_sessions: int, video: Video) -> Policy:

@@ -47,6 +47,11 @@ class ServiceMetrics:
             ["why"],
             registry=self.registry,
         )
+        self.retried_reports = Counter(
+            "abr_retried_reports",
+            "chunk reports answered again: identical retries of a report already applied",
+            registry=self.registry,
+        )
         self.model_loaded = Gauge(
             "abr_model_loaded", "1 when the DQN model is loaded", registry=self.registry
         )

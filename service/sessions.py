@@ -5,6 +5,7 @@ so that a trace replayed chunk by chunk through the API gets the levels `abr ben
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,8 @@ from abr.player.state import PlayerState, player_state
 from abr.policies.base import Policy
 from abr.sim.config import SimConfig
 
+# a chunk report: index, level, size_bytes, download_s, buffer_s, rebuffer_s
+Report = tuple[int, int, float, float, float, float]
 HISTORY_LEN = SimConfig().history_len  # what the simulator keeps, so that decisions match
 FIRST_LEVEL = SimConfig().default_level  # the protocol's first chunk
 
@@ -35,6 +38,11 @@ class PlayerSession:
     rebuffer_s: list[float] = field(default_factory=list)
     fallbacks: int = 0
     fallback_policy: Policy | None = None
+    # the last report applied (index, level, size_bytes, download_s, buffer_s, rebuffer_s) and
+    # the answer it got: an identical retry gets the same answer (idempotent chunk reports)
+    last_report: Report | None = None
+    last_answer: dict[str, Any] | None = None
+    reported_at_s: float | None = None  # wall clock (Unix time) of the last report applied
 
     @property
     def table_bytes(self) -> int:

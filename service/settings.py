@@ -8,7 +8,7 @@ import resource
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_ADMIN_TOKEN_CHARS = 16
@@ -23,6 +23,24 @@ class ServiceSettings(BaseSettings):
         "bb", description="answers dqn sessions when the model is missing or fails"
     )
     onnx_threads: int = Field(1, ge=1, le=64)
+    store: str = Field(
+        "memory",
+        description="where sessions live: memory (this process) or a Redis URL "
+        "(redis://host:port/db), shared by every worker and replica",
+    )
+    telemetry: Path | None = Field(
+        None,
+        description="append each applied chunk report to this JSON-lines file (None: off); "
+        "`abr traces from-telemetry` turns it into traces",
+    )
+    telemetry_sample: float = Field(
+        1.0, gt=0, le=1, description="share of sessions logged (each wholly in or out)"
+    )
+    telemetry_key: str | None = Field(
+        None,
+        description="secret that session ids are hashed with in the log (HMAC-SHA256); "
+        f"needed with telemetry, at least {MIN_ADMIN_TOKEN_CHARS} characters",
+    )
     max_sessions: int = Field(100_000, ge=1, description="live sessions kept at most")
     session_ttl_s: float = Field(300.0, gt=0, description="idle seconds before a session expires")
     max_body_bytes: int = Field(1_000_000, ge=1_000)
@@ -76,6 +94,25 @@ class ServiceSettings(BaseSettings):
         description="dash.js for the demo page (`npm install` in players/dashjs)",
     )
 
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, store: str) -> str:
+        if store != "memory" and not store.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"{store!r} is neither memory nor a redis://, rediss:// or unix:// URL"
+            )
+        return store
+
+    @model_validator(mode="after")
+    def _telemetry_has_a_key(self) -> ServiceSettings:
+        key = self.telemetry_key
+        if self.telemetry is not None and (key is None or len(key) < MIN_ADMIN_TOKEN_CHARS):
+            raise ValueError(
+                f"ABR_TELEMETRY needs ABR_TELEMETRY_KEY of at least {MIN_ADMIN_TOKEN_CHARS} "
+                "characters (session ids are logged only as keyed hashes)"
+            )
+        return self
+
     @field_validator("admin_token")
     @classmethod
     def _token_long_enough(cls, token: str | None) -> str | None:
@@ -103,5 +140,8 @@ class ServiceSettings(BaseSettings):
             return cls(_env_file=settings_file)  # type: ignore[call-arg]
         except ValidationError as exc:  # one line naming the variable, not pydantic's report
             error = exc.errors()[0]
+            message = error["msg"].removeprefix("Value error, ")
+            if not error["loc"]:  # a check across settings names its variables itself
+                raise ValueError(message) from None
             name = "ABR_" + "_".join(str(part) for part in error["loc"]).upper()
-            raise ValueError(f"{name}: {error['msg'].removeprefix('Value error, ')}") from None
+            raise ValueError(f"{name}: {message}") from None

@@ -1,11 +1,16 @@
-"""Where sessions live. `SessionStore` is the interface a shared store (e.g. Redis) would
-implement; `MemoryStore` keeps them in this process.
+"""Where sessions live. `SessionStore` is the interface; `MemoryStore` keeps them in this
+process, `RedisStore` (service/redis_store.py) in Redis, shared by workers and replicas.
 
 Memory stays bounded: a session idle for longer than the TTL is gone (reclaimed as later requests
 arrive), and at `max_sessions` a new session evicts the least recently used one; so does a new
 session whose uploaded size table would take the sessions' tables over `max_table_bytes`. An
 evicted or expired session answers 404, and its player starts a new one. Evictions and expiries
 are counted.
+
+A chunk report is applied by reading the session, applying the report to that copy and
+committing it back with the index it was applied on top of (`commit`): a store shared by
+replicas refuses the commit when another writer applied a report there first, so no chunk is
+ever applied twice.
 """
 
 from __future__ import annotations
@@ -19,13 +24,24 @@ from service.sessions import PlayerSession
 
 
 class SessionStore(Protocol):
-    def get(self, session_id: str) -> PlayerSession | None: ...
+    async def get(self, session_id: str) -> PlayerSession | None: ...
 
-    def put(self, session: PlayerSession) -> None: ...
+    async def add(self, session: PlayerSession) -> None: ...
 
-    def pop(self, session_id: str) -> PlayerSession | None: ...
+    async def commit(self, session: PlayerSession, applied_on: int) -> bool:
+        """Save `session` after a report applied on top of chunk index `applied_on`; False when
+        the stored session no longer stands there (another writer applied it, or it is gone)."""
+        ...
 
-    def __len__(self) -> int: ...
+    async def pop(self, session_id: str) -> PlayerSession | None: ...
+
+    async def count(self) -> int: ...
+
+    async def reclaimed(self) -> tuple[int, int]:
+        """(expired, evicted) sessions so far."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class MemoryStore:
@@ -43,8 +59,9 @@ class MemoryStore:
         self.evicted = 0
         self.expired = 0
 
-    def get(self, session_id: str) -> PlayerSession | None:
-        """The session, marked as just used; None if unknown or expired."""
+    async def get(self, session_id: str) -> PlayerSession | None:
+        """The session (the stored object itself), marked as just used; None if unknown or
+        expired."""
         now = self.clock()
         self.reclaim(now)
         entry = self._sessions.get(session_id)
@@ -54,7 +71,7 @@ class MemoryStore:
         self._sessions.move_to_end(session_id)
         return entry[0]
 
-    def put(self, session: PlayerSession) -> None:
+    async def add(self, session: PlayerSession) -> None:
         now = self.clock()
         self.reclaim(now)
         if session.session_id not in self._sessions:
@@ -67,13 +84,28 @@ class MemoryStore:
         self._sessions[session.session_id] = (session, now)
         self._sessions.move_to_end(session.session_id)
 
-    def pop(self, session_id: str) -> PlayerSession | None:
+    async def commit(self, session: PlayerSession, applied_on: int) -> bool:
+        # `get` handed out the stored object, which the report changed in place; one process
+        # orders its own reports (the engine checks the index before its first wait)
+        return session.session_id in self._sessions
+
+    async def pop(self, session_id: str) -> PlayerSession | None:
         self.reclaim(self.clock())
         entry = self._sessions.pop(session_id, None)
         if entry is None:
             return None
         self.table_bytes -= entry[0].table_bytes
         return entry[0]
+
+    async def count(self) -> int:
+        self.reclaim(self.clock())
+        return len(self._sessions)
+
+    async def reclaimed(self) -> tuple[int, int]:
+        return self.expired, self.evicted
+
+    async def close(self) -> None:
+        return None
 
     def __len__(self) -> int:
         return len(self._sessions)

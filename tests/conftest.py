@@ -81,3 +81,20 @@ def live_server():
     """`abr serve` on a free local port (the shipped model), for the tests of one module."""
     with running_server() as (url, _):
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free local port for the whole run. Missing redis-server skips
+    the test on a developer's machine and fails it in CI (`make test` installs it)."""
+    from abr.clients.redis_server import RedisServer
+
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    server.start()
+    yield server.url
+    server.stop()

@@ -36,6 +36,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = ServiceSettings.from_environment()  # fail here, with the reason, not in a worker
     if settings.model_path is not None and not settings.model_path.is_file():
         raise ValueError(f"{settings.model_path}: no such model file")
+    if args.workers > 1 and settings.store == "memory":
+        raise ValueError(
+            f"--workers {args.workers} needs a shared session store: set ABR_STORE=redis://... "
+            "(with the memory store each session would live in one worker only)"
+        )
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -145,6 +150,41 @@ def cmd_bench_memory(args: argparse.Namespace) -> None:
         print_json_last(result.to_dict())
 
 
+def cmd_bench_failover(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from abr.clients.cluster import failover_run, running_cluster
+    from abr.media.traces import load_traces
+    from abr.media.video import load_video
+
+    video = load_video(args.video)
+    traces = load_traces(args.traces or default_traces("test"))
+    runs = []
+    with (
+        tempfile.TemporaryDirectory(prefix="abr-cluster-") as folder,
+        running_cluster(Path(folder), args.replicas, args.workers) as cluster,
+    ):
+        for failure in args.fail:
+            run = failover_run(
+                cluster,
+                failure,
+                traces,
+                video,
+                args.policy,
+                args.players,
+                args.pace,
+                args.kill_after,
+            )
+            figures = run.to_dict()
+            for kind in ("retries_by_kind", "errors_by_kind"):
+                figures[kind] = ", ".join(f"{k}: {v}" for k, v in run.to_dict()[kind].items())
+            title = f"{args.players} players, {args.replicas} replicas: {failure} killed"
+            Console().print(figures_table(title, figures))
+            runs.append(run.to_dict())
+    if args.json:
+        print_json_last({"runs": runs})
+
+
 def cmd_replay(args: argparse.Namespace) -> None:
     import numpy as np
     from rich.progress import Progress
@@ -203,7 +243,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
-        "--workers", type=int, default=1, help="processes; sessions live in one (docs/http-api.md)"
+        "--workers",
+        type=int,
+        default=1,
+        help="processes; more than one needs ABR_STORE=redis://... (docs/http-api.md)",
     )
     serve.add_argument("--model", help="ONNX model (default: ABR_MODEL_PATH or the shipped one)")
     serve.add_argument("--log-level", default="warning")
@@ -256,6 +299,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     json_option(memory)
     memory.set_defaults(func=cmd_bench_memory)
 
+    failover = command(
+        sub,
+        "bench-failover",
+        "players through nginx and Redis-backed replicas while a replica or Redis is killed",
+    )
+    trace_and_video_options(failover, "trace folders, one player per trace, cycled")
+    failover.add_argument("--players", type=int, default=200)
+    failover.add_argument("--replicas", type=int, default=2)
+    failover.add_argument("--workers", type=int, default=1, help="per replica")
+    failover.add_argument("--policy", default="mpc", help="dqn, bb, rb, bola, mpc or dynamic")
+    failover.add_argument("--pace", default="x10", help="max, realtime, or xK")
+    failover.add_argument(
+        "--kill-after", type=float, default=5.0, help="seconds into each run before the kill"
+    )
+    failover.add_argument(
+        "--fail",
+        nargs="+",
+        choices=("replica", "redis"),
+        default=["replica", "redis"],
+        help="what is killed (SIGKILL) and restarted, one run each",
+    )
+    json_option(failover)
+    failover.set_defaults(func=cmd_bench_failover)
+
     replay_cmd = command(
         sub, "replay", "virtual players: replay traces against a running service over HTTP"
     )
@@ -270,7 +337,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--pace", default="max", help="max, realtime, or xK (K times real time)"
     )
     replay_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
-    replay_cmd.add_argument("--retries", type=int, default=3, help="for 5xx and connection errors")
+    replay_cmd.add_argument(
+        "--retries", type=int, default=5, help="for 5xx, timeouts and connection errors"
+    )
     replay_cmd.add_argument(
         "--out", default="out/replay", help="folder for CSV, JSON and PNG results"
     )

@@ -63,7 +63,10 @@ class Connection:
             if name.strip().lower() == b"content-length":
                 length = int(value)
         data = await self.reader.readexactly(length) if length else b""
-        return status, json.loads(data) if data else None
+        try:
+            return status, json.loads(data) if data else None
+        except ValueError:  # not ours: e.g. a proxy's HTML error page
+            return status, data.decode(errors="replace")
 
     async def close(self) -> None:
         if self.writer is not None:

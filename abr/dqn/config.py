@@ -14,6 +14,7 @@ from abr.sim.config import SimConfig
 
 DEMO_POLICIES = ("none", *BASELINES)
 TEACHERS = ("none", "mpc", "oracle")  # abr/dqn/teacher.py
+TEACHER_LOSSES = ("margin", "advantage")  # abr/dqn/teacher.py
 CURRICULA = ("none", "mpc_gap")  # abr/dqn/curriculum.py
 SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
@@ -25,6 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "curriculum": tuple(CURRICULA),
     "demo_policy": DEMO_POLICIES,
     "teacher": TEACHERS,
+    "teacher_loss": TEACHER_LOSSES,
 }
 
 
@@ -99,6 +101,9 @@ class DqnConfig:
     teacher_every_steps: int = 1  # label the sessions' states every this many vectorised steps
     teacher_capacity: int = 200_000  # labelled states kept (the latest)
     teacher_batch_size: int = 128  # labelled states in every update
+    # margin: DQfD's large-margin loss toward the teacher's level; advantage: the network's
+    # advantages regressed onto the oracle's per-level plan values (abr/dqn/teacher.py)
+    teacher_loss: str = "margin"
     teacher_margin: float = 0.8  # l(a_T, a) of the large-margin loss, in reward units
     # the labels' weight in the loss: linear from start to end over decay steps (0: start always)
     teacher_weight_start: float = 1.0
@@ -168,6 +173,7 @@ def _validate(config: DqnConfig) -> None:
         "teacher_capacity": config.teacher_capacity >= config.teacher_batch_size,
         "teacher_batch_size": config.teacher_batch_size >= 1,
         "teacher_margin": config.teacher_margin >= 0.0,
+        "teacher_loss": config.teacher_loss == "margin" or config.teacher == "oracle",
         "teacher_weight_start": config.teacher_weight_start >= 0.0,
         "teacher_weight_end": config.teacher_weight_end >= 0.0,
         "teacher_weight_decay_env_steps": config.teacher_weight_decay_env_steps >= 0,

@@ -3,7 +3,8 @@
 One update is a gradient step on a batch of the agent's transitions (prioritized or uniform)
 and, with DQfD, a batch of demonstrations, in one forward pass: the TD loss (Huber, weighted by
 importance weights) on both, DQfD's large-margin loss on the demonstrations; with a teacher
-(DAgger), the large-margin loss toward the teacher's labels on a batch of labelled states. Then
+(DAgger), the large-margin loss toward the teacher's labels, or the regression onto its
+advantages, on a batch of labelled states. Then
 the target network follows (hard copies or Polyak) and so does the averaged copy that
 validation plays.
 """
@@ -19,7 +20,13 @@ import torch.nn.functional as F
 from abr.dqn.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from abr.dqn.config import DqnConfig
 from abr.dqn.networks import QNetwork
-from abr.dqn.targets import large_margin_loss, linear_schedule, polyak_update, td_target
+from abr.dqn.targets import (
+    advantage_loss,
+    large_margin_loss,
+    linear_schedule,
+    polyak_update,
+    td_target,
+)
 from abr.dqn.teacher import LabelPool
 
 
@@ -89,9 +96,14 @@ class Learner:
             margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)
             loss = loss + config.demo_loss_weight * margin.mean()
         if self.labels is not None and len(self.labels) and label_weight > 0:
-            obs, teacher_action = self.labels.sample(config.teacher_batch_size, self.generator)
+            obs, teacher_action, teacher_values = self.labels.sample(
+                config.teacher_batch_size, self.generator
+            )
             q_labelled = self.online_network(obs)  # [B_T, A]
-            taught = large_margin_loss(q_labelled, teacher_action, config.teacher_margin)
+            if config.teacher_loss == "advantage":
+                taught = advantage_loss(q_labelled, teacher_values)
+            else:
+                taught = large_margin_loss(q_labelled, teacher_action, config.teacher_margin)
             loss = loss + label_weight * taught.mean()
         self.optimizer.zero_grad()
         loss.backward()

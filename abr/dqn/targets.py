@@ -41,6 +41,15 @@ def large_margin_loss(q: torch.Tensor, expert_action: torch.Tensor, margin: floa
     return (q + margins).max(dim=1).values - q.gather(1, expert).squeeze(1)
 
 
+def advantage_loss(q: torch.Tensor, teacher_values: torch.Tensor) -> torch.Tensor:
+    """Squared error between the network's advantages and the teacher's, [B]: both sides centred
+    on their mean over actions, so only how the teacher ranks and spaces the levels is taught,
+    not the scale of its (undiscounted, few-chunk) values."""
+    advantage = q - q.mean(dim=1, keepdim=True)
+    target = teacher_values - teacher_values.mean(dim=1, keepdim=True)
+    return (advantage - target).pow(2).mean(dim=1)
+
+
 @torch.no_grad()
 def polyak_update(online_network: nn.Module, target_network: nn.Module, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target (tau = 1 copies)."""

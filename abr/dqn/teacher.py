@@ -2,7 +2,16 @@
 in training mode, and a future-aware teacher (`abr/policies/oracle.py`) labels the states the
 learner actually visits with the level it would choose there, knowing the future trace. The
 labelled pairs go to a pool that the update samples from beside its TD batch, with DQfD's
-large-margin loss toward the teacher's level, weighted by a schedule over the run.
+large-margin loss toward the teacher's level (`teacher_loss = "margin"`), or, from the oracle,
+a regression of the network's advantages onto the teacher's (`"advantage"`), weighted by a
+schedule over the run.
+
+Why the regression: a label says what the teacher would do knowing the future, and imitating
+it teaches the student the teacher's usual move, which a player who cannot see a drop coming
+pays for in rebuffering. The oracle's value of each first level (the best plan that starts with
+it) regressed by least squares is, for the student, the expected value of each level over all
+the futures that look alike to it, so a level that is usually right but sometimes stalls is
+scored by both.
 
 The teacher reads each training session's exact simulator state (trace, clock, buffer, last
 level, chunk) and plans without the delay noise the learner meets, so a label is the best
@@ -20,12 +29,14 @@ import torch
 from abr.dqn.config import TEACHERS
 from abr.player.qoe import Qoe
 from abr.policies.mpc import robust_mpc_from_history
-from abr.policies.oracle import lookahead_levels
+from abr.policies.oracle import lookahead_levels, lookahead_values
 from abr.sim.simulator import BatchSimulator
 
 
 class Teacher(Protocol):
     def label(self, sim: BatchSimulator) -> np.ndarray: ...
+
+    def values(self, sim: BatchSimulator) -> np.ndarray | None: ...
 
 
 class MpcTeacher:
@@ -38,6 +49,9 @@ class MpcTeacher:
     def label(self, sim: BatchSimulator) -> np.ndarray:
         return robust_mpc_from_history(sim.player_state(), sim.video, self.qoe.name)
 
+    def values(self, sim: BatchSimulator) -> None:
+        return None  # RobustMPC's plan values are about its own prediction, not the network
+
 
 class OracleTeacher:
     def __init__(self, qoe: Qoe, horizon: int, buffer_value: float) -> None:
@@ -47,29 +61,38 @@ class OracleTeacher:
         """The teacher's level [N] for every session of `sim` at its current state."""
         return lookahead_levels(sim, self.qoe, self.horizon, self.buffer_value)
 
+    def values(self, sim: BatchSimulator) -> np.ndarray:
+        """[N, L]: the score of the best plan from each session's state that starts with each
+        level."""
+        return lookahead_values(sim, self.qoe, self.horizon, self.buffer_value)
+
 
 class LabelPool:
-    """The latest `capacity` (observation, teacher level) pairs, on the training device."""
+    """The latest `capacity` (observation, teacher level, teacher values) triples, on the
+    training device; the values are zeros for a teacher that gives none."""
 
-    def __init__(self, capacity: int, obs_dim: int, device: torch.device) -> None:
+    def __init__(self, capacity: int, obs_dim: int, n_levels: int, device: torch.device) -> None:
         self.capacity, self.device = capacity, device
         self.obs = torch.zeros((capacity, obs_dim), dtype=torch.float32, device=device)
         self.action = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.values = torch.zeros((capacity, n_levels), dtype=torch.float32, device=device)
         self.position = self.count = 0
 
-    def add(self, obs: np.ndarray, action: np.ndarray) -> None:
+    def add(self, obs: np.ndarray, action: np.ndarray, values: np.ndarray | None = None) -> None:
         slots = (self.position + np.arange(len(action))) % self.capacity
         index = torch.as_tensor(slots, device=self.device)
         self.obs[index] = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         self.action[index] = torch.as_tensor(action, dtype=torch.int64, device=self.device)
+        if values is not None:
+            self.values[index] = torch.as_tensor(values, dtype=torch.float32, device=self.device)
         self.position = int((self.position + len(action)) % self.capacity)
         self.count = min(self.count + len(action), self.capacity)
 
     def sample(
         self, batch_size: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index = torch.randint(0, self.count, (batch_size,), generator=generator, device=self.device)
-        return self.obs[index], self.action[index]  # [B, D], [B]
+        return self.obs[index], self.action[index], self.values[index]  # [B, D], [B], [B, L]
 
     def __len__(self) -> int:
         return self.count
@@ -78,6 +101,7 @@ class LabelPool:
         return {
             "obs": self.obs[: self.count],
             "action": self.action[: self.count],
+            "values": self.values[: self.count],
             "position": self.position,
         }
 
@@ -85,6 +109,7 @@ class LabelPool:
         count = len(state["action"])
         self.obs[:count] = state["obs"].to(self.device)
         self.action[:count] = state["action"].to(self.device)
+        self.values[:count] = state["values"].to(self.device)
         self.position, self.count = int(state["position"]), count
 
 

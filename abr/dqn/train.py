@@ -165,7 +165,9 @@ def train(
     demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, config.teacher_buffer_value)
-    labels = LabelPool(config.teacher_capacity, spec.dim, device) if teacher else None
+    labels = (
+        LabelPool(config.teacher_capacity, spec.dim, video.n_levels, device) if teacher else None
+    )
     learner = Learner(config, online_network, generator, demo_replay, labels)
     greedy = GreedyQPolicy(learner.evaluated_network, spec, device)
     curriculum = (
@@ -213,7 +215,9 @@ def train(
             and labels is not None
             and step_index % config.teacher_every_steps == 0
         ):
-            labels.add(obs, teacher.label(sim))
+            values = teacher.values(sim) if config.teacher_loss == "advantage" else None
+            levels = teacher.label(sim) if values is None else np.argmax(values, axis=1)
+            labels.add(obs, levels, values)
 
         # ---- act: epsilon-greedy over all sessions
         epsilon = linear_schedule(

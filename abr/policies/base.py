@@ -2,6 +2,8 @@
 
 A policy sees what a player sees (`PlayerState`) and answers one level per session. Planners that
 need the future (the offline optimum) also get the traces at reset; online policies ignore them.
+A policy that keeps state between decisions names its per-session arrays in a class attribute
+`session_state` (a tuple of attribute names), so that a session store can save and restore them.
 """
 
 from __future__ import annotations

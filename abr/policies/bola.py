@@ -66,6 +66,7 @@ class Bola:
 
 class Dynamic:
     name = "dynamic"
+    session_state = ("using_bola",)  # what it keeps per session between decisions
 
     def __init__(self, switch_buffer_s: float = 10.0, safety: float = 0.9) -> None:
         self.switch_buffer_s, self.safety = switch_buffer_s, safety

@@ -46,6 +46,8 @@ UTILITY_GRID = 2.0**20  # utility units per 1; sums of grid values are exact in 
 
 class RobustMpc:
     name = "mpc"
+    # what it keeps per session between decisions (a session store saves and restores these)
+    session_state = ("last_prediction_kbps", "errors", "error_count")
 
     def __init__(self, horizon: int = 5, qoe: str = "lin", window: int = 5) -> None:
         self.horizon, self.qoe_name, self.window = horizon, qoe, window

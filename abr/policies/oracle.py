@@ -44,13 +44,25 @@ def lookahead_levels(
     buffer_value: float = DEFAULT_BUFFER_VALUE,
 ) -> np.ndarray:
     """The best first level [N] for every session of `sim` at its current state (each below the
-    video's last chunk); `sim` itself is left as it is."""
-    levels = np.empty(sim.n_sessions, dtype=np.int64)
+    video's last chunk); `sim` itself is left as it is. Ties go to the lower level."""
+    values = lookahead_values(sim, metric, horizon, buffer_value)
+    return np.argmax(values, axis=1).astype(np.int64)
+
+
+def lookahead_values(
+    sim: BatchSimulator,
+    metric: Qoe,
+    horizon: int = DEFAULT_HORIZON,
+    buffer_value: float = DEFAULT_BUFFER_VALUE,
+) -> np.ndarray:
+    """[N, L]: for every session of `sim` and every first level, the score of the best plan
+    that starts with that level (QoE over the planned chunks plus the terminal buffer term)."""
+    values = np.empty((sim.n_sessions, sim.video.n_levels))
     steps = np.minimum(horizon, sim.video.n_chunks - sim.chunk)  # fewer chunks near the end
     for planned in np.unique(steps):
         group = np.flatnonzero(steps == planned)
         at = (sim.trace, sim.ptr, sim.clock_s, sim.buffer_s, sim.chunk)
-        levels[group] = _plan(
+        values[group] = _plan(
             sim.table,
             sim.video,
             metric,
@@ -60,7 +72,7 @@ def lookahead_levels(
             int(planned),
             buffer_value,
         )
-    return levels
+    return values
 
 
 def _plan(
@@ -96,8 +108,8 @@ def _plan(
         origin, last = origin[parent], level
         trace, ptr, clock_s = sim.trace, sim.ptr, sim.clock_s
         buffer_s, chunk = sim.buffer_s, sim.chunk
-    score = (value + buffer_value * buffer_s).reshape(n, n_levels**planned)  # [n, L^planned]
-    return (np.argmax(score, axis=1) // n_levels ** (planned - 1)).astype(np.int64)
+    score = (value + buffer_value * buffer_s).reshape(n, n_levels, n_levels ** (planned - 1))
+    return score.max(axis=2)  # [n, L]: the best continuation of each first level
 
 
 class FutureAwareOracle:

@@ -13,7 +13,6 @@ from abr.policies.registry import POLICIES
 from service.deps import ServiceDep
 from service.engine import POLICY_DESCRIPTIONS
 from service.schemas import ModelInfo, PolicyInfo, Problem
-from service.store import MemoryStore
 
 router = APIRouter(tags=["operations"])
 
@@ -57,11 +56,10 @@ async def readyz(service: ServiceDep) -> JSONResponse:
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(service: ServiceDep) -> PlainTextResponse:
     store = service.store
-    if isinstance(store, MemoryStore):
-        store.reclaim(store.clock())
-        service.metrics.sessions_reclaimed.labels("ttl").set(store.expired)
-        service.metrics.sessions_reclaimed.labels("limit").set(store.evicted)
-    service.metrics.active_sessions.set(len(store))
+    service.metrics.active_sessions.set(await store.count())  # expired ones reclaimed first
+    expired, evicted = await store.reclaimed()
+    service.metrics.sessions_reclaimed.labels("ttl").set(expired)
+    service.metrics.sessions_reclaimed.labels("limit").set(evicted)
     body = generate_latest(service.metrics.registry)
     return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 
 from service.deps import Service, ServiceDep
-from service.errors import UnknownSession
+from service.engine import Choice
+from service.errors import OutOfOrder, UnknownSession
 from service.fastpath import ERRORS, FastRouter
 from service.schemas import (
     ChunkDecision,
@@ -15,6 +18,7 @@ from service.schemas import (
     SessionStarted,
     SessionSummaryOut,
 )
+from service.sessions import PlayerSession, Report
 
 fast = FastRouter("sessions")
 router = APIRouter(tags=["sessions"])
@@ -24,7 +28,7 @@ router = APIRouter(tags=["sessions"])
 async def start_session(service: Service, body: SessionStart) -> SessionStarted:
     """Start a session for one player and video; the answer holds the first chunk's level."""
     session, choice = service.engine.new_session(body, body.policy, body.qoe)
-    service.store.put(session)
+    await service.store.add(session)
     service.count(choice)
     level = int(choice.levels[0])
     return SessionStarted(
@@ -40,12 +44,37 @@ async def start_session(service: Service, body: SessionStart) -> SessionStarted:
 
 @fast.post("/v1/sessions/{session_id}/chunks")
 async def report_chunk(service: Service, session_id: str, body: ChunkReport) -> ChunkDecision:
-    """Report the chunk just downloaded; the answer is the next level (null at the end)."""
-    session = service.session(session_id)
-    service.engine.check_report(session, body.index, body.level)
-    choice = await service.engine.apply_report(
-        session, body.level, body.size_bytes, body.download_s, body.buffer_s, body.rebuffer_s
+    """Report the chunk just downloaded; the answer is the next level (null at the end). A retry
+    of the last report applied gets the same answer again."""
+    report: Report = (
+        body.index,
+        body.level,
+        body.size_bytes,
+        body.download_s,
+        body.buffer_s,
+        body.rebuffer_s,
     )
+    session = await service.session(session_id)
+    answered = service.engine.answered_before(session, report)
+    if answered is not None:
+        service.metrics.retried_reports.inc()
+        return ChunkDecision.model_validate(answered)
+    service.engine.check_report(session, body.index, body.level)
+    applied_on, previous_at_s = session.next_index, session.reported_at_s
+    choice = await service.engine.apply_report(session, report)
+    session.reported_at_s = time.time()
+    answer = _decision(session, choice)
+    session.last_answer = answer.model_dump()
+    if not await service.store.commit(session, applied_on):
+        return await _settled(service, session_id, report)
+    if choice is not None:
+        service.count(choice)
+    if service.telemetry is not None:
+        service.telemetry.record(session_id, report, session.reported_at_s, previous_at_s)
+    return answer
+
+
+def _decision(session: PlayerSession, choice: Choice | None) -> ChunkDecision:
     if choice is None:
         return ChunkDecision(
             level=None,
@@ -56,7 +85,6 @@ async def report_chunk(service: Service, session_id: str, body: ChunkReport) -> 
             chunk_index=None,
             done=True,
         )
-    service.count(choice)
     level = int(choice.levels[0])
     return ChunkDecision(
         level=level,
@@ -69,11 +97,22 @@ async def report_chunk(service: Service, session_id: str, body: ChunkReport) -> 
     )
 
 
+async def _settled(service: Service, session_id: str, report: Report) -> ChunkDecision:
+    """Another worker or replica applied a report for this chunk first: its answer if the
+    report was this one (a retry that raced the original), else a 409."""
+    session = await service.session(session_id)
+    answered = service.engine.answered_before(session, report)
+    if answered is None:
+        raise OutOfOrder("index", f"expected chunk {session.next_index}, got {report[0]}")
+    service.metrics.retried_reports.inc()
+    return ChunkDecision.model_validate(answered)
+
+
 # GET on the same path (the session's log, below) is a FastAPI route: shared
 @fast.delete("/v1/sessions/{session_id}", shared=True)
 async def end_session(service: Service, session_id: str) -> SessionSummaryOut:
     """End the session; the answer is its QoE summary (chunks 2..N, as the benchmark scores)."""
-    session = service.store.pop(session_id)
+    session = await service.store.pop(session_id)
     if session is None:
         raise UnknownSession(session_id)
     return SessionSummaryOut.model_validate(session.summary())
@@ -82,7 +121,7 @@ async def end_session(service: Service, session_id: str) -> SessionSummaryOut:
 @router.get("/v1/sessions/{session_id}", responses=ERRORS)
 async def session_log(session_id: str, service: ServiceDep) -> SessionLog:
     """The session so far: its QoE summary and the level of every chunk it reported."""
-    session = service.session(session_id)
+    session = await service.session(session_id)
     return SessionLog.model_validate(
         {**session.summary(), "levels": session.levels, "rebuffer_s_by_chunk": session.rebuffer_s}
     )

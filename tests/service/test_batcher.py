@@ -75,11 +75,11 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
     """The second report is recorded while the first waits for its decision; each decision
     must still be the one for the state its report left (as if they came one by one)."""
     engine = Engine(ServiceSettings())
-    reports = [dict(size_bytes=9e5, download_s=1.2, buffer_s=b, rebuffer_s=0.0) for b in (4, 30)]
+    reports = [(i, 1, 9e5, 1.2, float(b), 0.0) for i, b in enumerate((4, 30))]
 
     async def play(concurrently: bool) -> list[int]:
         session, _ = engine.new_session(VideoSpec(**VIDEO), "dqn", "lin")
-        calls = [engine.apply_report(session, level=1, **r) for r in reports]
+        calls = [engine.apply_report(session, r) for r in reports]
         if concurrently:
             choices = await asyncio.gather(*calls)
         else:
