@@ -34,11 +34,15 @@ demo: install
 	@echo "serve it:  $(ABR) serve --model $(DEMO_OUT)/model.onnx --port 8000"
 	@echo "load it:   $(ABR) loadtest --server http://127.0.0.1:8000 --connections 16 --duration 10"
 
-# The real-player test: Debian's chromium and ffmpeg (installed only where missing; needs root or
-# sudo), and dash.js from npm at the version package-lock.json pins. No browser download.
+# The servers the tests run for real: Debian's chromium and ffmpeg (the real-player test),
+# redis-server and nginx (the session store and the cluster tests), installed only where missing
+# (needs root or sudo); and dash.js from npm at the version package-lock.json pins. No browser
+# download.
 player-deps:
-	@command -v ffmpeg >/dev/null && test -x /usr/bin/chromium || \
-		( $$(command -v sudo) apt-get update -q && $$(command -v sudo) apt-get install -y -q chromium ffmpeg )
+	@command -v ffmpeg >/dev/null && test -x /usr/bin/chromium && test -x /usr/bin/redis-server \
+		&& test -x /usr/sbin/nginx || \
+		( $$(command -v sudo) apt-get update -q && $$(command -v sudo) apt-get install -y -q \
+			chromium ffmpeg redis-server nginx )
 	test -d players/dashjs/node_modules/dashjs || (cd players/dashjs && npm ci --no-audit --no-fund)
 
 test: install player-deps

@@ -74,6 +74,17 @@ def cmd_traces_split(args: argparse.Namespace) -> None:
         console.print(f"{source}: {counts[0]} traces to {val_dir}, {counts[1]} to {rest_dir}")
 
 
+def cmd_traces_from_telemetry(args: argparse.Namespace) -> None:
+    from abr.media.synth import write_trace_set
+    from abr.media.telemetry import traces_from_telemetry
+
+    traces = traces_from_telemetry(args.log, args.rtt_ms / 1000.0, args.min_chunks)
+    if not traces:
+        raise ValueError(f"{args.log}: no session with at least {args.min_chunks} reports")
+    paths = write_trace_set(traces, args.out, decimals=6)
+    console.print(f"{args.log}: {len(paths)} traces (one per session) to {args.out}")
+
+
 def cmd_video_synth(args: argparse.Namespace) -> None:
     from abr.media.video import save_video_json, synth_video
 
@@ -151,6 +162,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     split.add_argument("--every", type=int, default=10, help="one trace in this many to val_*")
     split.add_argument("--out", required=True, help="folder for val_<set>/ and rest_<set>/")
     split.set_defaults(func=cmd_traces_split)
+
+    telemetry = command(
+        traces_sub,
+        "from-telemetry",
+        "one trace per session from the service's telemetry log (ABR_TELEMETRY)",
+    )
+    telemetry.add_argument("log", help="the JSON-lines file the service wrote")
+    telemetry.add_argument("--out", required=True, help="folder for the cooked traces")
+    telemetry.add_argument(
+        "--rtt-ms", type=float, default=80.0, help="round trip taken off each download"
+    )
+    telemetry.add_argument(
+        "--min-chunks", type=int, default=4, help="shorter sessions are left out"
+    )
+    telemetry.set_defaults(func=cmd_traces_from_telemetry)
 
     video = command(sub, "video", "describe or generate videos")
     video_sub = video.add_subparsers(dest="video_command", required=True)

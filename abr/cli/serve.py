@@ -107,14 +107,18 @@ def cmd_bench_service(args: argparse.Namespace) -> None:
     from abr.clients.service_speed import bench_service
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    rows = bench_service(args.rounds, args.duration, modes, batch_size=args.batch_size)
+    stores = tuple(s.strip() for s in args.stores.split(",") if s.strip())
+    rows = bench_service(
+        args.rounds, args.duration, modes, batch_size=args.batch_size, stores=stores
+    )
     table = Table(title="the service beside a bare uvicorn app, alternating (one run)")
-    for column in ("round", "mode", "server", "decisions/s", "p50 ms", "p99 ms", "errors", "ratio"):
+    columns = ("round", "mode", "store", "server", "decisions/s", "p50 ms", "p99 ms", "errors")
+    for column in (*columns, "ratio"):
         table.add_column(column, justify="right")
     for row in rows:
         ratio = row.get("ratio")
         table.add_row(
-            *(str(row[c]) for c in ("round", "mode", "server")),
+            *(str(row[c]) for c in ("round", "mode", "store", "server")),
             f"{row['decisions_per_s']:,.0f}",
             f"{row['p50_ms']:.2f}",
             f"{row['p99_ms']:.2f}",
@@ -176,13 +180,43 @@ def cmd_bench_failover(args: argparse.Namespace) -> None:
                 args.kill_after,
             )
             figures = run.to_dict()
-            for kind in ("retries_by_kind", "errors_by_kind"):
-                figures[kind] = ", ".join(f"{k}: {v}" for k, v in run.to_dict()[kind].items())
+            for kind, counts in (
+                ("retries_by_kind", run.retries_by_kind),
+                ("errors_by_kind", run.errors_by_kind),
+            ):
+                figures[kind] = ", ".join(f"{k}: {v}" for k, v in counts.items())
             title = f"{args.players} players, {args.replicas} replicas: {failure} killed"
             Console().print(figures_table(title, figures))
             runs.append(run.to_dict())
     if args.json:
         print_json_last({"runs": runs})
+
+
+def cmd_bench_telemetry(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from abr.clients.telemetry_loop import telemetry_loop
+    from abr.media.synth import write_trace_set
+    from abr.media.traces import load_traces
+    from abr.media.video import load_video
+
+    video = load_video(args.video)
+    traces = load_traces(args.traces or default_traces("test"))
+    with tempfile.TemporaryDirectory(prefix="abr-telemetry-") as folder:
+        figures, rebuilt = telemetry_loop(traces, video, args.policy, Path(folder))
+    write_trace_set(rebuilt, args.out, decimals=6)
+    Console().print(figures_table(f"telemetry -> traces ({args.out})", figures.to_dict()))
+    if args.json:
+        print_json_last(figures.to_dict())
+
+
+def cmd_bench_redis_memory(args: argparse.Namespace) -> None:
+    from abr.clients.redis_memory import bench_redis_memory
+
+    result = bench_redis_memory(args.sessions)
+    Console().print(figures_table("Redis memory of live sessions", result.to_dict()))
+    if args.json:
+        print_json_last(result.to_dict())
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
@@ -276,6 +310,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench_service.add_argument("--duration", type=float, default=8.0, help="seconds per load")
     bench_service.add_argument("--modes", default="chunks,columns", help="chunks and/or columns")
     bench_service.add_argument("--batch-size", type=int, default=1024, help="columns: players")
+    bench_service.add_argument(
+        "--stores",
+        default="memory",
+        help="session stores, one service each: memory, redis (1 worker), redis-2w (2 workers)",
+    )
     json_option(bench_service)
     bench_service.set_defaults(func=cmd_bench_service)
 
@@ -322,6 +361,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     json_option(failover)
     failover.set_defaults(func=cmd_bench_failover)
+
+    redis_memory = command(sub, "bench-redis-memory", "Redis memory of live sessions")
+    redis_memory.add_argument("--sessions", type=int, default=100_000)
+    json_option(redis_memory)
+    redis_memory.set_defaults(func=cmd_bench_redis_memory)
+
+    loop = command(
+        sub,
+        "bench-telemetry",
+        "replay traces through a server that logs telemetry, rebuild traces, compare",
+    )
+    trace_and_video_options(loop, "trace folders, one player per trace")
+    loop.add_argument("--policy", default="dqn", help="dqn, bb, rb, bola, mpc or dynamic")
+    loop.add_argument("--out", required=True, help="folder for the rebuilt traces")
+    json_option(loop)
+    loop.set_defaults(func=cmd_bench_telemetry)
 
     replay_cmd = command(
         sub, "replay", "virtual players: replay traces against a running service over HTTP"

@@ -98,10 +98,12 @@ class Replica:
 
 class Cluster:
     def __init__(self, folder: Path, replicas: int, workers: int, env: dict[str, str]) -> None:
-        if shutil.which("nginx") is None:
+        nginx_binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+        if nginx_binary is None:
             raise RuntimeError(
-                "nginx is not installed (Debian: apt-get install nginx; `make system-deps` does it)"
+                "nginx is not installed (Debian: apt-get install nginx; `make player-deps` does it)"
             )
+        self.nginx_binary: str = nginx_binary
         self.folder = folder
         self.redis = RedisServer(folder / "redis")
         store = {"ABR_STORE": self.redis.url, **env}
@@ -143,7 +145,8 @@ class Cluster:
         (nginx / "abr.conf").write_text(render_template(NGINX_TEMPLATE.read_text(), values))
         (nginx / "nginx.conf").write_text(NGINX_MAIN.format(folder=nginx))
         self.nginx = subprocess.Popen(
-            ["nginx", "-p", str(nginx), "-c", str(nginx / "nginx.conf"), "-g", "daemon off;"],
+            [self.nginx_binary, "-p", str(nginx), "-c", str(nginx / "nginx.conf")]
+            + ["-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

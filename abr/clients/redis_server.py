@@ -16,11 +16,11 @@ from abr.clients.net import free_port
 
 class RedisServer:
     def __init__(self, folder: Path, port: int | None = None) -> None:
-        binary = shutil.which("redis-server")
+        binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
         if binary is None:
             raise RuntimeError(
                 "redis-server is not installed (Debian: apt-get install redis-server; "
-                "`make system-deps` does it)"
+                "`make player-deps` does it)"
             )
         self.binary, self.folder, self.port = binary, folder, port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"

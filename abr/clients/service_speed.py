@@ -8,21 +8,30 @@ uvicorn servers on local ports, with the same uvicorn settings as `abr serve`:
   model — what uvicorn and the load client alone cost on this machine,
 then drives both with `abr loadtest`'s client, alternating, round after round, and reports each
 round's figures and the service's share of the bare server's rate (`ratio`).
+
+`stores` runs the service once per session store, each beside the same bare server: `memory`
+(one process), `redis` (one worker, sessions in a local redis-server) and `redis-2w` (two
+workers on that Redis).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from abr.clients.loadtest import loadtest
 from abr.clients.net import running_server
+from abr.clients.redis_server import RedisServer
 
 Message = MutableMapping[str, Any]
 
 MODES = ("chunks", "columns")
+STORES = ("memory", "redis", "redis-2w")
 # uvicorn's arguments for the service, as `abr serve` runs it
 SERVICE_TARGET = [
     "service.app:create_app",
@@ -89,42 +98,59 @@ def bench_service(
     chunk_connections: int = 16,
     batch_connections: int = 4,
     batch_size: int = 1024,
+    stores: tuple[str, ...] = ("memory",),
 ) -> list[dict[str, object]]:
-    """One row per (round, mode, server): decisions/s, p50/p99 ms, errors; rows of the service
-    also hold `ratio`, its decisions/s over the bare server's in the same round."""
-    unknown = set(modes) - set(MODES)
+    """One row per (round, mode, store, server): decisions/s, p50/p99 ms, errors; rows of the
+    service also hold `ratio`, its decisions/s over the bare server's in the same round."""
+    unknown = (set(modes) - set(MODES)) | (set(stores) - set(STORES))
     if unknown:
-        raise ValueError(f"modes: {sorted(unknown)} unknown; choose from {', '.join(MODES)}")
-    service = SERVICE_TARGET
+        raise ValueError(f"{sorted(unknown)} unknown; modes: {MODES}, stores: {STORES}")
     bare = ["abr.clients.service_speed:bare_app"]
     rows: list[dict[str, object]] = []
     bare_env = {BATCH_SIZE_VARIABLE: str(batch_size)}
-    with (
-        running_server(service) as (service_url, _),
-        running_server(bare, bare_env) as (bare_url, _),
-    ):
+    with ExitStack() as stack:
+        bare_url, _ = stack.enter_context(running_server(bare, bare_env))
+        services = {store: _start_service(stack, store) for store in stores}
         for round_index in range(rounds):
             for mode in modes:
                 connections = chunk_connections if mode == "chunks" else batch_connections
-                by_server: dict[str, dict[str, object]] = {}
-                rates: dict[str, float] = {}
-                for server, url in (("bare", bare_url), ("service", service_url)):
-                    result = loadtest(
-                        server=url,
-                        connections=connections,
-                        duration_s=duration_s,
-                        mode=mode,
-                        batch_size=batch_size,
-                    )
-                    by_server[server] = {
-                        "round": round_index + 1,
-                        "mode": mode,
-                        "server": server,
-                        "connections": connections,
-                        **result.summary(),
-                    }
-                    rates[server] = result.decisions_per_s
-                bare_rate = rates["bare"]
-                by_server["service"]["ratio"] = rates["service"] / bare_rate if bare_rate else None
-                rows.extend(by_server.values())
+                for store, service_url in services.items():
+                    by_server: dict[str, dict[str, object]] = {}
+                    rates: dict[str, float] = {}
+                    for server, url in (("bare", bare_url), ("service", service_url)):
+                        result = loadtest(
+                            server=url,
+                            connections=connections,
+                            duration_s=duration_s,
+                            mode=mode,
+                            batch_size=batch_size,
+                        )
+                        by_server[server] = {
+                            "round": round_index + 1,
+                            "mode": mode,
+                            "store": store,
+                            "server": server,
+                            "connections": connections,
+                            **result.summary(),
+                        }
+                        rates[server] = result.decisions_per_s
+                    bare_rate = rates["bare"]
+                    ratio = rates["service"] / bare_rate if bare_rate else None
+                    by_server["service"]["ratio"] = ratio
+                    rows.extend(by_server.values())
     return rows
+
+
+def _start_service(stack: ExitStack, store: str) -> str:
+    """The service with `store`'s sessions, stopped with the stack; its URL."""
+    target, env = list(SERVICE_TARGET), {}
+    if store != "memory":
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="abr-redis-")))
+        redis = RedisServer(folder)
+        redis.start()
+        stack.callback(redis.stop)
+        env["ABR_STORE"] = redis.url
+        if store == "redis-2w":
+            target += ["--workers", "2"]
+    url, _ = stack.enter_context(running_server(target, env))
+    return url

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from service.codec import SessionFormatError, decode_session, encode_session
+from service.codec import SessionFormatError, encode_session
 from service.engine import Engine
 from service.schemas import VideoSpec
 from service.settings import ServiceSettings
