@@ -77,8 +77,12 @@ def cmd_traces_split(args: argparse.Namespace) -> None:
 def cmd_traces_from_telemetry(args: argparse.Namespace) -> None:
     from abr.media.synth import write_trace_set
     from abr.media.telemetry import traces_from_telemetry
+    from abr.sim.config import SimConfig
 
-    traces = traces_from_telemetry(args.log, args.rtt_ms / 1000.0, args.min_chunks)
+    payload_fraction = SimConfig().payload_fraction
+    traces = traces_from_telemetry(
+        args.log, args.rtt_ms / 1000.0, payload_fraction, args.min_chunks
+    )
     if not traces:
         raise ValueError(f"{args.log}: no session with at least {args.min_chunks} reports")
     paths = write_trace_set(traces, args.out, decimals=6)

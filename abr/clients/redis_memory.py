@@ -11,13 +11,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from abr.clients.redis_server import running_redis
+from abr.media.video import ENVIVIO_BITRATES_KBPS
 from service.codec import encode_session
 from service.engine import Engine
 from service.redis_store import RedisStore
 from service.schemas import VideoSpec
 from service.settings import ServiceSettings
-
-ENVIVIO = {"ladder_kbps": [300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0], "chunk_s": 4.0}
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,9 @@ def bench_redis_memory(n_sessions: int = 100_000, reports: int = 24) -> RedisMem
 
 async def _fill(engine: Engine, url: str, n_sessions: int, reports: int) -> RedisMemory:
     store = RedisStore(url, n_sessions, 3600.0, 2**40, engine.session_from_bytes)
-    session, _ = engine.new_session(VideoSpec(**ENVIVIO, n_chunks=48), "mpc", "lin")
+    ladder = [float(kbps) for kbps in ENVIVIO_BITRATES_KBPS]
+    envivio = VideoSpec(ladder_kbps=ladder, chunk_s=4.0, n_chunks=48, chunk_sizes_bytes=None)
+    session, _ = engine.new_session(envivio, "mpc", "lin")
     for index in range(reports):
         report = (index, index % 6, 5e5 + 1e4 * index, 0.5 + 0.05 * index, 8.0 + index, 0.0)
         choice = await engine.apply_report(session, report)

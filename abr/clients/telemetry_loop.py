@@ -47,10 +47,11 @@ def telemetry_loop(
         results, players, _ = replay(
             server=url, traces=traces, video=video, policy=policy, concurrency=16, pace="max"
         )
-    rebuilt = traces_from_telemetry(log)
-    downloads = traces_from_telemetry(log, fill_gaps=False)  # the measured intervals alone
-    sessions = read_telemetry(log)
     config = SimConfig()
+    rebuilt = traces_from_telemetry(log, config.rtt_s, config.payload_fraction)
+    # the measured intervals alone
+    downloads = traces_from_telemetry(log, config.rtt_s, config.payload_fraction, fill_gaps=False)
+    sessions = read_telemetry(log)
     by_first_download = {
         round(float(r.download_s[0]), 9): _delivered_mbps(r, video, config)
         for r in results

@@ -3,11 +3,11 @@ applied chunk report): one cooked trace per session, ready for `abr train`.
 
 What a report tells: the chunk's size and how long its download took, so the network delivered
 `size / (download_s - rtt_s)` of payload during the transfer (the request's round trip, which the
-simulator adds to every download itself, is taken off; `rtt_s` is the simulator's 80 ms by
-default). The simulator delivers `payload_fraction` of a trace's bandwidth as payload, so the
-trace gets that throughput divided by it. Between
-two downloads the player was idle for the wall-clock gap between its reports less the next
-download's time; what the network could have delivered then was not measured.
+simulator adds to every download itself, is taken off; `abr traces from-telemetry` uses the
+simulator's 80 ms). The simulator delivers `payload_fraction` of a trace's bandwidth as payload,
+so the trace gets that throughput divided by it. Between two downloads the player was idle for
+the wall-clock gap between its reports less the next download's time; what the network could
+have delivered then was not measured.
 
 The assumption for an idle gap: the network held the mean of the two downloads around it (one
 sample spanning the gap). Gaps under `min_gap_s` are dropped. A session with fewer than
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abr.media.traces import Trace, TraceError, make_trace
-from abr.sim.config import SimConfig
 from abr.units import BITS_PER_BYTE, BITS_PER_MBIT
 
 FIELDS = ("session", "chunk", "size_bytes", "download_s", "gap_s")
@@ -64,8 +63,8 @@ def read_telemetry(path: str | Path) -> dict[str, list[Report]]:
 def rebuild_trace(
     name: str,
     reports: list[Report],
-    rtt_s: float = SimConfig().rtt_s,
-    payload_fraction: float = SimConfig().payload_fraction,
+    rtt_s: float,
+    payload_fraction: float,
     min_gap_s: float = 1e-3,
     fill_gaps: bool = True,
 ) -> Trace:
@@ -91,13 +90,16 @@ def rebuild_trace(
 
 def traces_from_telemetry(
     path: str | Path,
-    rtt_s: float = SimConfig().rtt_s,
+    rtt_s: float,
+    payload_fraction: float,
     min_chunks: int = 4,
     fill_gaps: bool = True,
 ) -> list[Trace]:
+    """One trace per session of at least `min_chunks` reports (`rtt_s` and `payload_fraction`:
+    the simulator's, `SimConfig`, for traces it will play)."""
     sessions = read_telemetry(path)
     return [
-        rebuild_trace(f"telemetry_{name}", reports, rtt_s, fill_gaps=fill_gaps)
+        rebuild_trace(f"telemetry_{name}", reports, rtt_s, payload_fraction, fill_gaps=fill_gaps)
         for name, reports in sorted(sessions.items())
         if len(reports) >= min_chunks
     ]

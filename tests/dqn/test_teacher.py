@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
+from abr.dqn.targets import advantage_loss  # noqa: E402
 from abr.dqn.teacher import LabelPool, MpcTeacher, OracleTeacher, label_weight  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
 from abr.player.qoe import make_qoe  # noqa: E402
@@ -49,15 +50,38 @@ def test_the_mpc_teacher_labels_as_robustmpc_decides_while_histories_reach_back(
 
 
 def test_the_label_pool_keeps_the_latest_and_round_trips():
-    pool = LabelPool(capacity=5, obs_dim=2, device=torch.device("cpu"))
+    pool = LabelPool(capacity=5, obs_dim=2, n_levels=3, device=torch.device("cpu"))
     for start in (0, 3, 6):
-        pool.add(np.arange(start, start + 3)[:, None].repeat(2, 1), np.arange(start, start + 3))
+        rows = np.arange(start, start + 3)
+        pool.add(rows[:, None].repeat(2, 1), rows, -rows[:, None].repeat(3, 1))
     assert len(pool) == 5 and sorted(pool.action.tolist()) == [4, 5, 6, 7, 8]
-    copy = LabelPool(capacity=5, obs_dim=2, device=torch.device("cpu"))
+    copy = LabelPool(capacity=5, obs_dim=2, n_levels=3, device=torch.device("cpu"))
     copy.load_state_dict(pool.state_dict())
     assert copy.action.tolist() == pool.action.tolist() and copy.position == pool.position
-    obs, action = pool.sample(50, torch.Generator().manual_seed(0))
-    assert torch.equal(obs[:, 0].long(), action)  # every pair stays together
+    assert torch.equal(copy.values, pool.values)
+    obs, action, values = pool.sample(50, torch.Generator().manual_seed(0))
+    assert torch.equal(obs[:, 0].long(), action)  # every triple stays together
+    assert torch.equal(-values[:, 2].long(), action)
+
+
+def test_the_oracle_s_values_rank_its_levels(pensieve_test_traces, envivio):
+    """The per-level values: the best one is the level the oracle picks, and each is the score
+    of a real plan (no better than the best, finite)."""
+    traces = pensieve_test_traces[:6]
+    sim = BatchSimulator(traces, envivio, 6, "train", seed=3)
+    teacher = OracleTeacher(make_qoe("lin", envivio.bitrates_kbps), horizon=3, buffer_value=0.1)
+    for _ in range(5):
+        values = teacher.values(sim)
+        assert values.shape == (6, envivio.n_levels) and np.isfinite(values).all()
+        np.testing.assert_array_equal(np.argmax(values, axis=1), teacher.label(sim))
+        assert len(np.unique(values.round(6))) > 6  # levels are told apart, not tied
+        sim.step(teacher.label(sim))
+
+
+def test_the_advantage_loss_is_zero_only_when_the_advantages_match():
+    values = torch.tensor([[1.0, 3.0, 2.0]])
+    assert advantage_loss(values + 5.0, values).item() == pytest.approx(0.0)  # offsets are free
+    assert advantage_loss(values * 2.0, values).item() > 0.1  # the spacing is taught
 
 
 def test_the_label_weight_follows_its_schedule():
@@ -67,7 +91,7 @@ def test_the_label_weight_follows_its_schedule():
     assert label_weight(0.5, 0.1, 0, 10) == 0.5
 
 
-def _greedy_agreement(tmp_path, name, weight):
+def _greedy_agreement(tmp_path, name, weight, loss="margin"):
     config = load_config(
         None,
         **{**SMALL, "learning_starts": 320, "learning_rate": 1e-3, "total_env_steps": 2400},
@@ -76,6 +100,7 @@ def _greedy_agreement(tmp_path, name, weight):
         teacher_weight_start=weight,
         teacher_weight_end=weight,
         teacher_margin=0.8,
+        teacher_loss=loss,
     )
     train(config, tmp_path / name)
     saved = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
@@ -83,8 +108,10 @@ def _greedy_agreement(tmp_path, name, weight):
     network.load_state_dict(saved["online"])
     obs, action = saved["labels"]["obs"], saved["labels"]["action"]
     with torch.no_grad():
-        greedy = network(obs).argmax(dim=1)
-    return float((greedy == action).float().mean())
+        q = network(obs)
+    if loss == "advantage":  # how far the advantages are from the teacher's (lower: closer)
+        return float(advantage_loss(q, saved["labels"]["values"]).mean())
+    return float((q.argmax(dim=1) == action).float().mean())
 
 
 def test_the_labels_pull_the_greedy_action_toward_the_teachers(tmp_path):
@@ -93,6 +120,18 @@ def test_the_labels_pull_the_greedy_action_toward_the_teachers(tmp_path):
     assert taught > untaught + 0.15, (taught, untaught)
 
 
-def test_resume_with_a_teacher_is_exact_too(tmp_path):
-    config = load_config(None, **SMALL, teacher="oracle", teacher_horizon=2)
+def test_the_advantage_loss_pulls_the_advantages_toward_the_teachers(tmp_path):
+    taught = _greedy_agreement(tmp_path, "taught", 1.0, "advantage")
+    untaught = _greedy_agreement(tmp_path, "untaught", 0.0, "advantage")
+    assert taught < 0.8 * untaught, (taught, untaught)
+
+
+@pytest.mark.parametrize("loss", ["margin", "advantage"])
+def test_resume_with_a_teacher_is_exact_too(tmp_path, loss):
+    config = load_config(None, **SMALL, teacher="oracle", teacher_horizon=2, teacher_loss=loss)
     check_resume_is_exact(config, tmp_path)
+
+
+def test_the_advantage_loss_needs_the_oracle_s_values():
+    with pytest.raises(ValueError, match="teacher_loss"):
+        load_config(None, teacher="mpc", teacher_loss="advantage")

@@ -38,7 +38,7 @@ def test_sessions_are_read_in_chunk_order_once_each(tmp_path: Path) -> None:
     log.write_text("".join(lines) + _line("b", 0, 1e5, 0.5, None))
     sessions = read_telemetry(log)
     assert [r.chunk for r in sessions["a"]] == [0, 1] and len(sessions["b"]) == 1
-    assert [t.name for t in traces_from_telemetry(log, min_chunks=2)] == ["telemetry_a"]
+    assert [t.name for t in traces_from_telemetry(log, 0.08, 0.95, min_chunks=2)] == ["telemetry_a"]
 
 
 @pytest.mark.parametrize(
@@ -59,5 +59,5 @@ def test_a_malformed_line_is_named(tmp_path: Path, line: str, reason: str) -> No
 def test_rebuilt_traces_play_in_the_simulator(tmp_path: Path) -> None:
     log = tmp_path / "t.jsonl"
     log.write_text("".join(_line("a", k, 4e5, 0.5 + 0.1 * k, 4.0) for k in range(6)))
-    (trace,) = traces_from_telemetry(log)
+    (trace,) = traces_from_telemetry(log, 0.08, 0.95)
     assert np.all(np.diff(trace.time_s) > 0) and trace.duration_s > 0
