@@ -11,9 +11,9 @@ from abr.media.traces import TraceError, trace_paths
 
 
 def set_name(folder: str | Path) -> str:
-    """`pensieve` for .../pensieve/train (or /test); the folder's own name otherwise."""
+    """`pensieve` for .../pensieve/train (or /test, or /all); the folder's own name otherwise."""
     path = Path(folder).resolve()
-    return path.parent.name if path.name in ("train", "test") else path.name
+    return path.parent.name if path.name in ("train", "test", "all") else path.name
 
 
 def split_folder(source: str | Path, every: int, out: str | Path) -> tuple[Path, Path]:

@@ -40,8 +40,9 @@ def test_bad_splits_are_refused_with_the_reason(tmp_path: Path) -> None:
         split_folder(single, 10, tmp_path / "other")
 
 
-def test_the_set_is_named_after_the_folder_above_train_or_test(tmp_path: Path) -> None:
+def test_the_set_is_named_after_the_folder_above_train_test_or_all(tmp_path: Path) -> None:
     assert set_name(tmp_path / "pensieve" / "train") == "pensieve"
+    assert set_name(tmp_path / "ghent4g" / "all") == "ghent4g"
     assert set_name(tmp_path / "mine") == "mine"
 
 
