@@ -55,6 +55,8 @@ def reference_steps_per_s(traces: Sequence[Trace], video: Video, min_seconds: fl
 def vectorised_steps_per_s(
     traces: Sequence[Trace], video: Video, n_sessions: int, backend: str, min_seconds: float
 ) -> float:
+    if backend.startswith("torch"):
+        return torch_steps_per_s(traces, video, n_sessions, backend, min_seconds)
     sim = BatchSimulator(traces, video, n_sessions, mode="train", seed=0, backend=backend)  # type: ignore[arg-type]
     levels = np.random.default_rng(1).integers(0, video.n_levels, (video.n_chunks, n_sessions))
 
@@ -65,6 +67,43 @@ def vectorised_steps_per_s(
         return video.n_chunks * n_sessions
 
     return best_rate(one_video, min_seconds)
+
+
+def torch_steps_per_s(
+    traces: Sequence[Trace], video: Video, n_sessions: int, backend: str, min_seconds: float
+) -> float:
+    """`torch` (on the CPU) or `torch-cuda`: the levels made on the device, as a trainer there
+    would; the clock stops only after the device has finished."""
+    import torch
+
+    from abr.sim.torch_simulator import TorchSimulator
+
+    device = "cuda" if backend == "torch-cuda" else "cpu"
+    sim = TorchSimulator(traces, video, n_sessions, mode="train", seed=0, device=device)
+    generator = torch.Generator(device=device).manual_seed(1)
+    levels = torch.randint(
+        0, video.n_levels, (video.n_chunks, n_sessions), generator=generator, device=device
+    )
+
+    def one_video() -> int:
+        sim.reset()
+        for chunk in range(video.n_chunks):
+            sim.step(levels[chunk])
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return video.n_chunks * n_sessions
+
+    return best_rate(one_video, min_seconds)
+
+
+def available_backends() -> list[str]:
+    """numba (when installed), numpy, and torch on the CPU and GPU where installed."""
+    backends = ["numba", "numpy"] if sim_kernel.HAVE_NUMBA else ["numpy"]
+    try:
+        import torch
+    except ImportError:
+        return backends
+    return [*backends, "torch", *(["torch-cuda"] if torch.cuda.is_available() else [])]
 
 
 @dataclass(frozen=True)
@@ -78,7 +117,7 @@ class SimSpeed:
 
     @property
     def backend(self) -> str:
-        """The fastest backend available (numba when installed): what the simulator runs."""
+        """What `BatchSimulator` runs: numba when installed, else numpy (listed first)."""
         return next(iter(self.steps_per_s_by_backend))
 
     def to_dict(self) -> dict[str, object]:
@@ -108,7 +147,7 @@ def run_benchmark(
 ) -> SimSpeed:
     """Training-mode stepping (random traces and starts, noise, random levels)."""
     if backends is None:
-        backends = ["numba", "numpy"] if sim_kernel.HAVE_NUMBA else ["numpy"]
+        backends = available_backends()
     reference = reference_steps_per_s(traces, video, min_seconds)
     by_backend = {
         backend: {

@@ -64,6 +64,7 @@ class DqnConfig:
     gamma: float = 0.99
     n_step: int = 3
     grad_clip: float = 10.0
+    td_loss_weight: float = 1.0  # 0: no TD loss (pure imitation of the teacher or demonstrations)
     target_tau: float = 1.0  # 1.0: hard copies every target_update_every updates
     target_update_every: int = 1_000
     # None: validate (and keep as best) the online network; else a Polyak average of the online
@@ -105,6 +106,9 @@ class DqnConfig:
     # advantages regressed onto the oracle's per-level plan values (abr/dqn/teacher.py)
     teacher_loss: str = "margin"
     teacher_margin: float = 0.8  # l(a_T, a) of the large-margin loss, in reward units
+    # False: the learner plays and the teacher labels the states it visits (DAgger); True: the
+    # teacher's own levels drive the sessions, so it labels only its own play (no DAgger)
+    teacher_plays: bool = False
     # the labels' weight in the loss: linear from start to end over decay steps (0: start always)
     teacher_weight_start: float = 1.0
     teacher_weight_end: float = 1.0
@@ -174,6 +178,8 @@ def _validate(config: DqnConfig) -> None:
         "teacher_batch_size": config.teacher_batch_size >= 1,
         "teacher_margin": config.teacher_margin >= 0.0,
         "teacher_loss": config.teacher_loss == "margin" or config.teacher == "oracle",
+        "teacher_plays": not config.teacher_plays or config.teacher != "none",
+        "td_loss_weight": config.td_loss_weight >= 0.0,
         "teacher_weight_start": config.teacher_weight_start >= 0.0,
         "teacher_weight_end": config.teacher_weight_end >= 0.0,
         "teacher_weight_decay_env_steps": config.teacher_weight_decay_env_steps >= 0,

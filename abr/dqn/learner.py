@@ -90,7 +90,8 @@ class Learner:
         q = self.online_network(batch.obs)  # [B, A]
         q_taken = q.gather(1, batch.action[:, None]).squeeze(1)  # [B]
         td_error = td_target_value - q_taken
-        loss = (batch.weight * F.huber_loss(q_taken, td_target_value, reduction="none")).mean()
+        td_loss = (batch.weight * F.huber_loss(q_taken, td_target_value, reduction="none")).mean()
+        loss = config.td_loss_weight * td_loss
         n_agent = config.batch_size if replay is not None else 0
         if self.demo_replay is not None:
             margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)

@@ -210,14 +210,15 @@ def train(
     while state.env_steps < config.total_env_steps:
         # ---- teach: the teacher labels the states the learner is in (DAgger)
         step_index = state.env_steps // config.n_sessions
+        taught: np.ndarray | None = None  # the teacher's levels for the sessions now
         if (
             teacher is not None
             and labels is not None
-            and step_index % config.teacher_every_steps == 0
+            and (config.teacher_plays or step_index % config.teacher_every_steps == 0)
         ):
             values = teacher.values(sim) if config.teacher_loss == "advantage" else None
-            levels = teacher.label(sim) if values is None else np.argmax(values, axis=1)
-            labels.add(obs, levels, values)
+            taught = teacher.label(sim) if values is None else np.argmax(values, axis=1)
+            labels.add(obs, taught, values)
 
         # ---- act: epsilon-greedy over all sessions
         epsilon = linear_schedule(
@@ -232,6 +233,8 @@ def train(
         action = np.where(
             explore, rng.integers(0, video.n_levels, config.n_sessions), greedy_action.cpu().numpy()
         )
+        if config.teacher_plays and taught is not None:  # no DAgger: the teacher's own play
+            action = taught
         previous_level = sim.last_level.copy()
         result = sim.step(action)
         reward = qoe.per_chunk(action, previous_level, result.rebuffer_s) * config.reward_scale
@@ -323,11 +326,19 @@ def train(
         state.updates,
         time.perf_counter() - start,
         str(device),
-        f"oracle:{config.teacher_horizon}" if config.teacher == "oracle" else config.teacher,
+        _teacher_name(config),
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
     write_validation_table(run_dir, validation, device)
     return result_summary
+
+
+def _teacher_name(config: DqnConfig) -> str:
+    """"none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin."""
+    if config.teacher != "oracle":
+        return config.teacher
+    name = f"oracle:{config.teacher_horizon}"
+    return name if config.teacher_loss == "margin" else f"{name} ({config.teacher_loss})"
 
 
 def _log_validation(

@@ -1,0 +1,279 @@
+"""The batched simulator in torch, on any torch device: `BatchSimulator`'s semantics and state
+(abr/sim/simulator.py has the contract), with every array a tensor that stays on the device, so
+that a trainer on a GPU steps thousands of sessions without a round trip to the host.
+
+The one method that differs is the search "first sample of trace t whose cumulative bytes (or
+cycle time) exceed x": torch has no complex-number `searchsorted`, so the keys are
+`trace * span + value` in float64 (span above every value), searched once, then corrected
+exactly against the trace's own values (a few vectorised passes; the key's rounding can only
+misplace the answer among values closer than its last bit). Held equal to the numpy simulator
+and the scalar reference by tests/sim/test_torch_simulator.py (float64, rel 1e-9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.state import PlayerState, player_state
+from abr.sim.config import SimConfig
+from abr.sim.simulator import Mode
+from abr.sim.trace_table import TraceTable
+from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+
+MAX_CORRECTIONS = 64  # passes of the exact correction; in practice 0-2 move anything
+
+
+class TorchStepResult(NamedTuple):
+    """As `StepResult`, in tensors on the simulator's device. All [N]."""
+
+    level: torch.Tensor
+    size_bytes: torch.Tensor
+    transfer_s: torch.Tensor
+    download_s: torch.Tensor
+    rebuffer_s: torch.Tensor
+    sleep_s: torch.Tensor
+    buffer_s: torch.Tensor
+    noise: torch.Tensor
+    done: torch.Tensor
+
+
+class DeviceSearch:
+    """Exact `first flat index i in [first, last] with values[i] > x`, for many sessions."""
+
+    def __init__(self, values: torch.Tensor, lengths: torch.Tensor) -> None:
+        trace_of = torch.repeat_interleave(
+            torch.arange(len(lengths), device=values.device), lengths
+        )
+        self.values = values
+        self.span = float(values.max().item()) * 2.0 + 1.0
+        self.keys = trace_of.to(values.dtype) * self.span + values
+
+    def search_right(
+        self, trace: torch.Tensor, first: torch.Tensor, last: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
+        guess = torch.searchsorted(self.keys, trace.to(x.dtype) * self.span + x, right=True)
+        index = torch.minimum(torch.maximum(guess, first), last)
+        values = self.values
+        for _ in range(MAX_CORRECTIONS):
+            back = (index > first) & (torch.take(values, index - 1) > x)
+            ahead = (index < last) & (torch.take(values, index) <= x)
+            if not bool((back | ahead).any()):
+                return index
+            index = index - back.long() + ahead.long()
+        raise RuntimeError("trace search did not settle (values too close to order by key)")
+
+
+class TorchSimulator:
+    def __init__(
+        self,
+        traces: Sequence[Trace] | TraceTable,
+        video: Video,
+        n_sessions: int,
+        mode: Mode = "eval",
+        config: SimConfig | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        if mode not in ("eval", "train"):
+            raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        if n_sessions < 1:
+            raise ValueError(f"n_sessions must be >= 1, got {n_sessions}")
+        self.config = config or SimConfig()
+        self.table = (
+            traces
+            if isinstance(traces, TraceTable)
+            else TraceTable.build(traces, self.config.payload_fraction)
+        )
+        self.video, self.n_sessions, self.mode = video, n_sessions, mode
+        self.device, self.dtype = torch.device(device), dtype
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(0 if seed is None else seed)
+        t = self.table
+
+        def tensor(array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+            return torch.as_tensor(array, dtype=dtype or self.dtype, device=self.device)
+
+        self.offsets = tensor(t.offsets, torch.int64)
+        self.lengths = tensor(t.lengths, torch.int64)
+        self.time_s = tensor(t.time_s)
+        self.cycle_time_s = tensor(t.cycle_time_s)
+        self.rate_bytes_per_s = tensor(t.rate_bytes_per_s)
+        self.cum_bytes = tensor(t.cum_bytes)
+        self.cycle_bytes = tensor(t.cycle_bytes)
+        self.cycle_s = tensor(t.cycle_s)
+        self.bytes_search = DeviceSearch(self.cum_bytes, self.lengths)
+        self.time_search = DeviceSearch(self.cycle_time_s, self.lengths)
+        self.sizes_bytes = tensor(np.ascontiguousarray(video.sizes_bytes))
+        n, h = n_sessions, self.config.history_len
+        self.trace = torch.zeros(n, dtype=torch.int64, device=self.device)
+        self.ptr = torch.zeros_like(self.trace)
+        self.clock_s = torch.zeros(n, dtype=dtype, device=self.device)
+        self.buffer_s = torch.zeros_like(self.clock_s)
+        self.chunk = torch.zeros_like(self.trace)
+        self.last_level = torch.full_like(self.trace, self.config.default_level)
+        self.throughput_ring_kbps = torch.zeros((h, n), dtype=dtype, device=self.device)
+        self.download_ring_s = torch.zeros_like(self.throughput_ring_kbps)
+        self.ring_pos = 0
+        self.history_count = torch.zeros_like(self.trace)
+        self.reset()
+
+    # ---------------------------------------------------------------- reset
+    def reset(self, mask: torch.Tensor | None = None) -> None:
+        """Start sessions again: all, or those in `mask` (bool [N]). Evaluation: session i plays
+        trace i mod T from time_s[0]; training: a random trace from a random sample."""
+        sessions = (
+            torch.arange(self.n_sessions, device=self.device)
+            if mask is None
+            else torch.nonzero(mask).squeeze(1)
+        )
+        m = len(sessions)
+        if self.mode == "eval":
+            chosen = sessions % len(self.offsets)
+            start = torch.ones(m, dtype=torch.int64, device=self.device)
+        else:
+            chosen = torch.randint(
+                0, len(self.offsets), (m,), generator=self.generator, device=self.device
+            )
+            # uniform in [1, length): floor of a uniform draw over the length - 1 choices
+            u = torch.rand(m, generator=self.generator, device=self.device, dtype=torch.float64)
+            start = 1 + (u * (torch.take(self.lengths, chosen) - 1)).long()
+        self.trace[sessions] = chosen
+        self.ptr[sessions] = torch.take(self.offsets, chosen) + start
+        self.clock_s[sessions] = self.time_s[torch.take(self.offsets, chosen) + start - 1]
+        self.buffer_s[sessions] = 0.0
+        self.chunk[sessions] = 0
+        self.last_level[sessions] = self.config.default_level
+        self.throughput_ring_kbps[:, sessions] = 0.0
+        self.download_ring_s[:, sessions] = 0.0
+        self.history_count[sessions] = 0
+
+    def load_state(self, **state: np.ndarray | torch.Tensor) -> None:
+        """Put sessions at given points: any of trace, ptr, clock_s, buffer_s, chunk,
+        last_level (histories are cleared, as `BatchSimulator.load_state` does)."""
+        for name, value in state.items():
+            kept = getattr(self, name)
+            setattr(self, name, torch.as_tensor(value, dtype=kept.dtype, device=self.device))
+        self.throughput_ring_kbps.zero_()
+        self.download_ring_s.zero_()
+        self.history_count.zero_()
+
+    # ---------------------------------------------------------------- step
+    def step(self, levels: torch.Tensor, noise: torch.Tensor | None = None) -> TorchStepResult:
+        """One chunk for every session (no session may have finished: reset those first).
+        `noise` overrides training mode's own draw (for alignment tests)."""
+        cfg = self.config
+        levels = torch.as_tensor(levels, dtype=torch.int64, device=self.device).clone()
+        if noise is None:
+            noise = (
+                cfg.noise_low
+                + (cfg.noise_high - cfg.noise_low)
+                * torch.rand(
+                    self.n_sessions, generator=self.generator, device=self.device, dtype=self.dtype
+                )
+                if self.mode == "train"
+                else torch.ones(self.n_sessions, dtype=self.dtype, device=self.device)
+            )
+        size_bytes = self.sizes_bytes[levels, self.chunk]
+        transfer_s = self._download(size_bytes)
+        download_s = (transfer_s + cfg.rtt_s) * noise
+        rebuffer_s = torch.clamp(download_s - self.buffer_s, min=0.0)
+        buffer_s = torch.clamp(self.buffer_s - download_s, min=0.0) + self.video.chunk_s
+        excess_s = buffer_s - cfg.buffer_cap_s
+        quantum = cfg.sleep_quantum_s
+        sleep_s = torch.where(
+            excess_s > 0, torch.ceil(excess_s / quantum) * quantum, torch.zeros_like(excess_s)
+        )
+        self.buffer_s = buffer_s - sleep_s
+        self._sleep(sleep_s)
+        self.chunk = self.chunk + 1
+        pos = self.ring_pos
+        self.throughput_ring_kbps[pos] = size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s
+        self.download_ring_s[pos] = download_s
+        self.last_level = levels
+        self.history_count = torch.clamp(self.history_count + 1, max=cfg.history_len)
+        self.ring_pos = (pos + 1) % cfg.history_len
+        done = self.chunk >= self.video.n_chunks
+        return TorchStepResult(
+            levels,
+            size_bytes,
+            transfer_s,
+            download_s,
+            rebuffer_s,
+            sleep_s,
+            self.buffer_s.clone(),
+            noise,
+            done,
+        )
+
+    def _download(self, size_bytes: torch.Tensor) -> torch.Tensor:
+        """Advance each session's clock past `size_bytes` of payload; return the time taken."""
+        trace, ptr, clock_s = self.trace, self.ptr, self.clock_s
+        first = torch.take(self.offsets, trace) + 1
+        last = torch.take(self.offsets, trace) + torch.take(self.lengths, trace) - 1
+        cycle_bytes, cycle_s = torch.take(self.cycle_bytes, trace), torch.take(self.cycle_s, trace)
+        position_bytes = torch.take(self.cum_bytes, ptr - 1) + torch.take(
+            self.rate_bytes_per_s, ptr
+        ) * (clock_s - torch.take(self.cycle_time_s, ptr - 1))
+        target_bytes = position_bytes + size_bytes
+        cycles = torch.floor(target_bytes / cycle_bytes)
+        residual = target_bytes - cycles * cycle_bytes
+        wrapped = residual >= cycle_bytes  # rounding can leave the residual at the edges
+        cycles = torch.where(wrapped, cycles + 1, cycles)
+        residual = torch.where(wrapped, residual - cycle_bytes, residual)
+        negative = residual < 0
+        cycles = torch.where(negative, cycles - 1, cycles)
+        residual = torch.where(negative, residual + cycle_bytes, residual)
+        end = self.bytes_search.search_right(trace, first, last, residual)
+        end_clock_s = torch.take(self.cycle_time_s, end - 1) + (
+            residual - torch.take(self.cum_bytes, end - 1)
+        ) / (torch.take(self.rate_bytes_per_s, end))
+        transfer_s = cycles * cycle_s + end_clock_s - clock_s
+        self.ptr, self.clock_s = end, end_clock_s
+        return transfer_s
+
+    def _sleep(self, sleep_s: torch.Tensor) -> None:
+        """Advance clocks by `sleep_s` through the trace (Pensieve skips that bandwidth)."""
+        trace = self.trace
+        first = torch.take(self.offsets, trace) + 1
+        last = torch.take(self.offsets, trace) + torch.take(self.lengths, trace) - 1
+        cycle_s = torch.take(self.cycle_s, trace)
+        target_s = self.clock_s + sleep_s
+        target_s = target_s - torch.floor(target_s / cycle_s) * cycle_s
+        target_s = torch.where(target_s >= cycle_s, target_s - cycle_s, target_s)
+        end = self.time_search.search_right(trace, first, last, target_s)
+        sleeping = sleep_s > 0
+        self.ptr = torch.where(sleeping, end, self.ptr)
+        self.clock_s = torch.where(sleeping, target_s, self.clock_s)
+
+    # ---------------------------------------------------------------- observation
+    def history(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Throughput (kbps) and download (s) histories, [N, H], most recent last."""
+        h = self.config.history_len
+        order = torch.tensor(
+            [(self.ring_pos + k) % h for k in range(h)], dtype=torch.int64, device=self.device
+        )
+        return self.throughput_ring_kbps[order].T, self.download_ring_s[order].T
+
+    def player_state(self) -> PlayerState:
+        """What the players observe, copied to the host as numpy (for policies and tests)."""
+        throughput_kbps, download_s = self.history()
+
+        def host(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.detach().cpu().numpy().copy()
+
+        return player_state(
+            self.video,
+            chunk_index=host(self.chunk),
+            last_level=host(self.last_level),
+            buffer_s=host(self.buffer_s).astype(np.float64),
+            throughput_kbps=host(throughput_kbps).astype(np.float64),
+            download_s=host(download_s).astype(np.float64),
+            history_count=host(self.history_count),
+        )
