@@ -177,7 +177,7 @@ def _validate(config: DqnConfig) -> None:
         "teacher_capacity": config.teacher_capacity >= config.teacher_batch_size,
         "teacher_batch_size": config.teacher_batch_size >= 1,
         "teacher_margin": config.teacher_margin >= 0.0,
-        "teacher_loss": config.teacher_loss == "margin" or config.teacher == "oracle",
+        "teacher_loss": config.teacher_loss == "margin" or config.teacher != "mpc",
         "teacher_plays": not config.teacher_plays or config.teacher != "none",
         "td_loss_weight": config.td_loss_weight >= 0.0,
         "teacher_weight_start": config.teacher_weight_start >= 0.0,

@@ -22,7 +22,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     try:
-        with running_cluster(tmp_path_factory.mktemp("cluster"), replicas=2) as running:
+        with running_cluster(tmp_path_factory.mktemp("cluster"), replicas=2, workers=2) as running:
             yield running
     except RuntimeError as exc:  # redis-server or nginx missing
         if os.environ.get("CI") or "not installed" not in str(exc):
