@@ -10,8 +10,9 @@ then drives both with `abr loadtest`'s client, alternating, round after round, a
 round's figures and the service's share of the bare server's rate (`ratio`).
 
 `stores` runs the service once per session store, each beside the same bare server: `memory`
-(one process), `redis` (one worker, sessions in a local redis-server) and `redis-2w` (two
-workers on that Redis).
+(one process), `redis` (one worker, sessions in a local redis-server whose append-only file is
+synced on every write), `redis-2w` (two workers on such a Redis), and `redis-everysec` (one
+worker; the file synced once a second, as the deployment runs it).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from abr.clients.redis_server import RedisServer
 Message = MutableMapping[str, Any]
 
 MODES = ("chunks", "columns")
-STORES = ("memory", "redis", "redis-2w")
+STORES = ("memory", "redis", "redis-2w", "redis-everysec")
 # uvicorn's arguments for the service, as `abr serve` runs it
 SERVICE_TARGET = [
     "service.app:create_app",
@@ -146,7 +147,7 @@ def _start_service(stack: ExitStack, store: str) -> str:
     target, env = list(SERVICE_TARGET), {}
     if store != "memory":
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="abr-redis-")))
-        redis = RedisServer(folder)
+        redis = RedisServer(folder, fsync="everysec" if store == "redis-everysec" else "always")
         redis.start()
         stack.callback(redis.stop)
         env["ABR_STORE"] = redis.url

@@ -334,7 +334,7 @@ def train(
 
 
 def _teacher_name(config: DqnConfig) -> str:
-    """"none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin."""
+    """ "none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin."""
     if config.teacher != "oracle":
         return config.teacher
     name = f"oracle:{config.teacher_horizon}"

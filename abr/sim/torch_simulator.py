@@ -69,10 +69,31 @@ class DeviceSearch:
         raise RuntimeError("trace search did not settle (values too close to order by key)")
 
 
+class DeviceTable:
+    """A `TraceTable`'s arrays as tensors on one device, with its two searches: built once and
+    shared by every simulator over those traces (planners make many)."""
+
+    def __init__(self, table: TraceTable, device: torch.device, dtype: torch.dtype) -> None:
+        def tensor(array: np.ndarray, kind: torch.dtype) -> torch.Tensor:
+            return torch.as_tensor(array, dtype=kind, device=device)
+
+        self.table, self.device, self.dtype = table, device, dtype
+        self.offsets = tensor(table.offsets, torch.int64)
+        self.lengths = tensor(table.lengths, torch.int64)
+        self.time_s = tensor(table.time_s, dtype)
+        self.cycle_time_s = tensor(table.cycle_time_s, dtype)
+        self.rate_bytes_per_s = tensor(table.rate_bytes_per_s, dtype)
+        self.cum_bytes = tensor(table.cum_bytes, dtype)
+        self.cycle_bytes = tensor(table.cycle_bytes, dtype)
+        self.cycle_s = tensor(table.cycle_s, dtype)
+        self.bytes_search = DeviceSearch(self.cum_bytes, self.lengths)
+        self.time_search = DeviceSearch(self.cycle_time_s, self.lengths)
+
+
 class TorchSimulator:
     def __init__(
         self,
-        traces: Sequence[Trace] | TraceTable,
+        traces: Sequence[Trace] | TraceTable | DeviceTable,
         video: Video,
         n_sessions: int,
         mode: Mode = "eval",
@@ -86,31 +107,30 @@ class TorchSimulator:
         if n_sessions < 1:
             raise ValueError(f"n_sessions must be >= 1, got {n_sessions}")
         self.config = config or SimConfig()
-        self.table = (
-            traces
-            if isinstance(traces, TraceTable)
-            else TraceTable.build(traces, self.config.payload_fraction)
-        )
+        if isinstance(traces, DeviceTable):
+            device, dtype = traces.device, traces.dtype
         self.video, self.n_sessions, self.mode = video, n_sessions, mode
         self.device, self.dtype = torch.device(device), dtype
+        if isinstance(traces, DeviceTable):
+            self.tables = traces
+        else:
+            table = (
+                traces
+                if isinstance(traces, TraceTable)
+                else TraceTable.build(traces, self.config.payload_fraction)
+            )
+            self.tables = DeviceTable(table, self.device, dtype)
+        self.table = self.tables.table
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(0 if seed is None else seed)
-        t = self.table
-
-        def tensor(array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
-            return torch.as_tensor(array, dtype=dtype or self.dtype, device=self.device)
-
-        self.offsets = tensor(t.offsets, torch.int64)
-        self.lengths = tensor(t.lengths, torch.int64)
-        self.time_s = tensor(t.time_s)
-        self.cycle_time_s = tensor(t.cycle_time_s)
-        self.rate_bytes_per_s = tensor(t.rate_bytes_per_s)
-        self.cum_bytes = tensor(t.cum_bytes)
-        self.cycle_bytes = tensor(t.cycle_bytes)
-        self.cycle_s = tensor(t.cycle_s)
-        self.bytes_search = DeviceSearch(self.cum_bytes, self.lengths)
-        self.time_search = DeviceSearch(self.cycle_time_s, self.lengths)
-        self.sizes_bytes = tensor(np.ascontiguousarray(video.sizes_bytes))
+        t = self.tables
+        self.offsets, self.lengths, self.time_s = t.offsets, t.lengths, t.time_s
+        self.cycle_time_s, self.rate_bytes_per_s = t.cycle_time_s, t.rate_bytes_per_s
+        self.cum_bytes, self.cycle_bytes, self.cycle_s = t.cum_bytes, t.cycle_bytes, t.cycle_s
+        self.bytes_search, self.time_search = t.bytes_search, t.time_search
+        self.sizes_bytes = torch.as_tensor(
+            np.ascontiguousarray(video.sizes_bytes), dtype=dtype, device=self.device
+        )
         n, h = n_sessions, self.config.history_len
         self.trace = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.ptr = torch.zeros_like(self.trace)
