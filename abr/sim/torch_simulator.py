@@ -21,6 +21,7 @@ import torch
 from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.state import PlayerState, player_state
+from abr.player.torch_observation import TorchEncoder
 from abr.sim.config import SimConfig
 from abr.sim.simulator import Mode
 from abr.sim.trace_table import TraceTable
@@ -280,6 +281,49 @@ class TorchSimulator:
             [(self.ring_pos + k) % h for k in range(h)], dtype=torch.int64, device=self.device
         )
         return self.throughput_ring_kbps[order].T, self.download_ring_s[order].T
+
+    def observe(self, encoder: TorchEncoder) -> torch.Tensor:
+        """The learner's observation of every session, on the device: [N, D] float32."""
+        throughput_kbps, download_s = self.history()
+        return encoder.encode(
+            self.last_level,
+            self.buffer_s,
+            self.chunk,
+            throughput_kbps,
+            download_s,
+            self.history_count,
+        )
+
+    _STATE = (
+        "trace",
+        "ptr",
+        "clock_s",
+        "buffer_s",
+        "chunk",
+        "last_level",
+        "history_count",
+        "throughput_ring_kbps",
+        "download_ring_s",
+    )
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything needed to go on exactly where this simulator is (for resuming training)."""
+        state: dict[str, object] = {name: getattr(self, name).clone() for name in self._STATE}
+        state["ring_pos"] = self.ring_pos
+        state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        for name in self._STATE:
+            value = state[name]
+            assert isinstance(value, torch.Tensor)
+            if value.shape != getattr(self, name).shape:
+                raise ValueError(f"saved simulator state {name!r} has shape {tuple(value.shape)}")
+            setattr(self, name, value.to(self.device, getattr(self, name).dtype).clone())
+        self.ring_pos = int(state["ring_pos"])  # type: ignore[call-overload]
+        generator = state["generator"]
+        assert isinstance(generator, torch.Tensor)
+        self.generator.set_state(generator.cpu())
 
     def player_state(self) -> PlayerState:
         """What the players observe, copied to the host as numpy (for policies and tests)."""
