@@ -18,10 +18,12 @@ TEACHER_LOSSES = ("margin", "advantage")  # abr/dqn/teacher.py
 CURRICULA = ("none", "mpc_gap")  # abr/dqn/curriculum.py
 SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
+COLLECTORS = ("auto", "host", "device")  # abr/dqn/collect.py
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {
     "qoe": QOE_NAMES,
     "device": DEVICES,
+    "collector": COLLECTORS,
     "val_score": tuple(SCORES),
     "curriculum": tuple(CURRICULA),
     "demo_policy": DEMO_POLICIES,
@@ -120,6 +122,9 @@ class DqnConfig:
     val_score: str = "mean"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    # where the sessions are simulated, encoded and turned into transitions (abr/dqn/collect.py):
+    # auto: on the training device when it is a GPU, on the host (numpy or numba) on a CPU
+    collector: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +185,8 @@ def _validate(config: DqnConfig) -> None:
         "teacher_loss": config.teacher_loss == "margin" or config.teacher != "mpc",
         "teacher_plays": not config.teacher_plays or config.teacher != "none",
         "td_loss_weight": config.td_loss_weight >= 0.0,
+        "collector": config.collector in COLLECTORS
+        and not (config.collector == "device" and config.curriculum != "none"),
         "teacher_weight_start": config.teacher_weight_start >= 0.0,
         "teacher_weight_end": config.teacher_weight_end >= 0.0,
         "teacher_weight_decay_env_steps": config.teacher_weight_decay_env_steps >= 0,

@@ -78,7 +78,12 @@ class LabelPool:
         self.values = torch.zeros((capacity, n_levels), dtype=torch.float32, device=device)
         self.position = self.count = 0
 
-    def add(self, obs: np.ndarray, action: np.ndarray, values: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        obs: np.ndarray | torch.Tensor,
+        action: np.ndarray | torch.Tensor,
+        values: np.ndarray | torch.Tensor | None = None,
+    ) -> None:
         slots = (self.position + np.arange(len(action))) % self.capacity
         index = torch.as_tensor(slots, device=self.device)
         self.obs[index] = torch.as_tensor(obs, dtype=torch.float32, device=self.device)

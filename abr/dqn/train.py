@@ -32,20 +32,18 @@ from abr.dqn.checkpoint import (
     BEST,
     CHECKPOINT,
     RunState,
-    as_numpy,
-    as_tensors,
     best_payload,
     load_best_model,
     load_payload,
     save_atomic,
     truncate_metrics,
 )
+from abr.dqn.collect import pick_collector
 from abr.dqn.config import DqnConfig
 from abr.dqn.curriculum import MpcGapCurriculum
 from abr.dqn.demos import collect_demonstrations
 from abr.dqn.learner import Learner
 from abr.dqn.networks import QNetwork
-from abr.dqn.nstep import NStepAccumulator
 from abr.dqn.policy import GreedyQPolicy
 from abr.dqn.targets import linear_schedule
 from abr.dqn.teacher import LabelPool, label_weight, make_teacher
@@ -53,12 +51,11 @@ from abr.dqn.validation import Validation
 from abr.media.augment import augmented
 from abr.media.traces import Trace, load_traces, traces_digest
 from abr.media.video import Video, load_video
-from abr.player.observation import ObservationSpec, encode
+from abr.player.observation import ObservationSpec
 from abr.player.qoe import Qoe, make_qoe
 from abr.policies.base import Policy
 from abr.policies.registry import make_policy
 from abr.sim.config import SimConfig
-from abr.sim.simulator import BatchSimulator
 
 HELD_OUT = "every 10th training trace"
 
@@ -134,7 +131,6 @@ def train(
     start = time.perf_counter()
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
 
     # ---- data, simulator and the player's observation
     video: Video = load_video(config.video)
@@ -148,9 +144,7 @@ def train(
     )
     qoe = make_qoe(config.qoe, video.bitrates_kbps)
     sim_config = SimConfig(history_len=config.history_len)
-    sim = BatchSimulator(
-        train_traces, video, config.n_sessions, "train", sim_config, seed=config.seed
-    )
+    collector = pick_collector(config, train_traces, video, spec, qoe, device)
 
     # ---- networks, replay and the learner
     online_network = QNetwork(spec.dim, video.n_levels, config.hidden, config.dueling).to(device)
@@ -161,7 +155,6 @@ def train(
         if config.per
         else ReplayBuffer(config.replay_capacity, spec.dim, device)
     )
-    nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
     demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, config.teacher_buffer_value)
@@ -189,19 +182,15 @@ def train(
         saved = load_payload(run_dir / CHECKPOINT, device)
         learner.load_state_dict(saved)
         replay.load_state_dict(saved["replay"])
-        nstep.load_state_dict(as_numpy(saved["nstep"]))
-        sim.load_state_dict(as_numpy(saved["sim"]))
-        rng.bit_generator.state = saved["rng"]
+        collector.load_state_dict(saved)
         if labels is not None:
             labels.load_state_dict(saved["labels"])
-        obs = saved["obs"].cpu().numpy()
         state = RunState.from_payload(saved)
         learner.updates = state.updates
         loss = torch.tensor(state.loss)
         start -= state.wall_s
         truncate_metrics(metrics_path, state.env_steps)
     else:
-        obs = encode(sim.player_state(), spec)  # [N, D]
         metrics_path.write_text("env_steps,updates,epsilon,loss,val_qoe,wall_s\n")
         if demo_replay is not None:  # DQfD's pre-training, on demonstrations alone
             for _ in range(config.demo_pretrain_updates):
@@ -210,40 +199,26 @@ def train(
     while state.env_steps < config.total_env_steps:
         # ---- teach: the teacher labels the states the learner is in (DAgger)
         step_index = state.env_steps // config.n_sessions
-        taught: np.ndarray | None = None  # the teacher's levels for the sessions now
+        taught = None  # the teacher's levels for the sessions now
         if (
             teacher is not None
             and labels is not None
             and (config.teacher_plays or step_index % config.teacher_every_steps == 0)
         ):
-            values = teacher.values(sim) if config.teacher_loss == "advantage" else None
-            taught = teacher.label(sim) if values is None else np.argmax(values, axis=1)
-            labels.add(obs, taught, values)
+            taught, values = collector.teach(teacher, config.teacher_loss == "advantage")
+            labels.add(collector.observation(), taught, values)
 
-        # ---- act: epsilon-greedy over all sessions
+        # ---- act: epsilon-greedy over all sessions (or the teacher's own play, without DAgger)
         epsilon = linear_schedule(
             config.epsilon_start,
             config.epsilon_end,
             config.epsilon_decay_env_steps,
             state.env_steps,
         )
-        with torch.no_grad():
-            greedy_action = online_network(torch.as_tensor(obs, device=device)).argmax(dim=1)
-        explore = rng.random(config.n_sessions) < epsilon
-        action = np.where(
-            explore, rng.integers(0, video.n_levels, config.n_sessions), greedy_action.cpu().numpy()
-        )
-        if config.teacher_plays and taught is not None:  # no DAgger: the teacher's own play
+        action = collector.act(online_network, epsilon)
+        if config.teacher_plays and taught is not None:
             action = taught
-        previous_level = sim.last_level.copy()
-        result = sim.step(action)
-        reward = qoe.per_chunk(action, previous_level, result.rebuffer_s) * config.reward_scale
-        next_obs = encode(sim.player_state(), spec)
-        replay.add(nstep.push(obs, action, reward, next_obs, result.done))
-        if result.done.any():  # same-step reset: the finished sessions start a new video
-            sim.reset(mask=result.done)
-            next_obs = np.where(result.done[:, None], encode(sim.player_state(), spec), next_obs)
-        obs = next_obs
+        replay.add(collector.step(action))
         state.env_steps += config.n_sessions
 
         # ---- learn
@@ -278,7 +253,7 @@ def train(
         if curriculum is not None and state.env_steps >= state.next_curriculum:
             state.next_curriculum += config.curriculum_every_env_steps
             weights = curriculum.weights(GreedyQPolicy(online_network, spec, device))
-            sim.set_trace_weights(weights)
+            collector.set_trace_weights(weights)
             scalars.add_scalar(
                 "curriculum_effective_traces", 1.0 / np.sum(weights**2), state.env_steps
             )
@@ -305,17 +280,16 @@ def train(
             if state.seconds_to_beat_mpc is None and validation.beats_mpc(state.val_qoe):
                 state.seconds_to_beat_mpc = state.wall_s
             _log_validation(scalars, metrics_path, state, epsilon, val_qoe_per_set)
-            checkpoint = {
-                **learner.state_dict(),
-                "replay": replay.state_dict(),
-                "nstep": as_tensors(nstep.state_dict()),
-                "sim": as_tensors(sim.state_dict()),
-                "rng": rng.bit_generator.state,
-                "obs": torch.from_numpy(obs),
-                **({"labels": labels.state_dict()} if labels is not None else {}),
-                **state.to_dict(),
-                "config": config.to_dict(),
-            }
+            parts = [
+                learner.state_dict(),
+                {"replay": replay.state_dict(), "config": config.to_dict()},
+                collector.state_dict(),
+                {"labels": labels.state_dict()} if labels is not None else {},
+                state.to_dict(),
+            ]
+            checkpoint = {key: value for part in parts for key, value in part.items()}
+            if len(checkpoint) != sum(len(part) for part in parts):  # one key, two owners
+                raise RuntimeError("two parts of the checkpoint share a key")
             save_atomic(checkpoint, run_dir / CHECKPOINT)
     scalars.close()
     result_summary = TrainResult(

@@ -74,3 +74,32 @@ def test_a_gpu_run_trains_there_and_its_model_loads_on_a_cpu(tmp_path):
 
 def test_a_gpu_run_resumes_exactly(tmp_path):
     check_resume_is_exact(load_config(None, **ON_GPU), tmp_path)
+
+
+def test_on_a_gpu_the_sessions_are_simulated_there_and_resume_exactly(tmp_path):
+    from abr.dqn.collect import DeviceCollector, pick_collector
+    from abr.dqn.train import split_traces
+    from abr.player.observation import ObservationSpec
+    from abr.player.qoe import make_qoe
+
+    config = load_config(None, **ON_GPU, teacher="oracle", teacher_horizon=2)
+    video = load_video(config.video)
+    traces, _ = split_traces(config)
+    collector = pick_collector(
+        config,
+        traces,
+        video,
+        ObservationSpec(n_levels=video.n_levels),
+        make_qoe("lin", video.bitrates_kbps),
+        torch.device("cuda"),
+    )
+    assert isinstance(collector, DeviceCollector) and collector.observation().is_cuda
+    check_resume_is_exact(config, tmp_path)
+
+
+def test_the_torch_simulator_on_a_gpu_matches_the_reference(pensieve_test_traces, envivio):
+    from tests.sim.test_torch_simulator import run_aligned_torch
+
+    traces = pensieve_test_traces[::4]
+    for mode in ("eval", "train"):
+        assert run_aligned_torch(traces, envivio, mode, seed=7, device="cuda") > 0

@@ -1,0 +1,235 @@
+"""Where the learner's experience comes from: the sessions it plays, their observations, the
+rewards turned into n-step transitions, and the teacher's labels of the states visited. Two
+places, one interface:
+
+- `HostCollector`: the simulator on the host (numpy, or numba's compiled step), observations and
+  n-step returns in numpy; tensors cross to the training device once a step.
+- `DeviceCollector`: the torch simulator, encoding, rewards, n-step returns and the oracle's
+  lookahead all on the training device, so a GPU steps thousands of sessions without copying
+  them to the host (the n-step emission and RobustMPC as a teacher still read small amounts).
+
+`pick_collector` chooses by device: on a GPU the device collector; on a CPU the host one, whose
+numpy and numba paths step an order of magnitude faster there than torch does
+(docs/results.md, "Simulator speed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from abr.dqn.checkpoint import as_numpy, as_tensors
+from abr.dqn.config import DqnConfig
+from abr.dqn.nstep import NStepAccumulator, Transitions
+from abr.dqn.teacher import Teacher
+from abr.dqn.torch_nstep import TorchNStep, TorchTransitions
+from abr.media.traces import Trace
+from abr.media.video import Video
+from abr.player.observation import ObservationSpec, encode
+from abr.player.qoe import Qoe
+from abr.player.torch_observation import TorchEncoder
+from abr.policies.mpc import robust_mpc_from_history
+from abr.policies.torch_oracle import torch_lookahead_values
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
+from abr.sim.torch_simulator import TorchSimulator
+
+Labels = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor | None]
+
+
+class Collector(Protocol):
+    name: str
+
+    def observation(self) -> torch.Tensor:
+        """[N, D] float32 on the training device: what the sessions observe now."""
+        ...
+
+    def act(self, network: torch.nn.Module, epsilon: float) -> np.ndarray | torch.Tensor:
+        """Epsilon-greedy levels for every session."""
+        ...
+
+    def teach(self, teacher: Teacher, values: bool) -> Labels:
+        """The teacher's levels for the sessions' states now (and its per-level values)."""
+        ...
+
+    def step(self, action: np.ndarray | torch.Tensor) -> Transitions | TorchTransitions:
+        """Every session fetches one chunk; finished ones start again; the n-step transitions
+        that became complete."""
+        ...
+
+    def set_trace_weights(self, weights: np.ndarray | None) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None: ...
+
+
+class HostCollector:
+    name = "host"
+
+    def __init__(
+        self,
+        config: DqnConfig,
+        traces: Sequence[Trace],
+        video: Video,
+        spec: ObservationSpec,
+        qoe: Qoe,
+        device: torch.device,
+    ) -> None:
+        self.config, self.spec, self.qoe, self.device = config, spec, qoe, device
+        sim_config = SimConfig(history_len=config.history_len)
+        self.sim = BatchSimulator(
+            traces, video, config.n_sessions, "train", sim_config, seed=config.seed
+        )
+        self.name = f"host ({self.sim.backend})"
+        self.nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
+        self.rng = np.random.default_rng(config.seed)
+        self.obs = encode(self.sim.player_state(), spec)  # [N, D]
+
+    def observation(self) -> torch.Tensor:
+        return torch.as_tensor(self.obs, device=self.device)
+
+    def act(self, network: torch.nn.Module, epsilon: float) -> np.ndarray:
+        n, n_levels = self.config.n_sessions, self.sim.video.n_levels
+        with torch.no_grad():
+            greedy = network(self.observation()).argmax(dim=1).cpu().numpy()
+        explore = self.rng.random(n) < epsilon
+        return np.where(explore, self.rng.integers(0, n_levels, n), greedy)
+
+    def teach(self, teacher: Teacher, values: bool) -> Labels:
+        taught = teacher.values(self.sim) if values else None
+        levels = teacher.label(self.sim) if taught is None else np.argmax(taught, axis=1)
+        return levels, taught
+
+    def step(self, action: np.ndarray | torch.Tensor) -> Transitions:
+        action = np.asarray(action)
+        sim, spec = self.sim, self.spec
+        previous_level = sim.last_level.copy()
+        result = sim.step(action)
+        reward = self.qoe.per_chunk(action, previous_level, result.rebuffer_s)
+        reward = reward * self.config.reward_scale
+        next_obs = encode(sim.player_state(), spec)
+        transitions = self.nstep.push(self.obs, action, reward, next_obs, result.done)
+        if result.done.any():  # same-step reset: the finished sessions start a new video
+            sim.reset(mask=result.done)
+            next_obs = np.where(result.done[:, None], encode(sim.player_state(), spec), next_obs)
+        self.obs = next_obs
+        return transitions
+
+    def set_trace_weights(self, weights: np.ndarray | None) -> None:
+        self.sim.set_trace_weights(weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nstep": as_tensors(self.nstep.state_dict()),
+            "sim": as_tensors(self.sim.state_dict()),
+            "rng": self.rng.bit_generator.state,
+            "obs": torch.from_numpy(self.obs),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.nstep.load_state_dict(as_numpy(saved["nstep"]))
+        self.sim.load_state_dict(as_numpy(saved["sim"]))
+        self.rng.bit_generator.state = saved["rng"]
+        self.obs = saved["obs"].cpu().numpy()
+
+
+class DeviceCollector:
+    name = "device (torch)"
+
+    def __init__(
+        self,
+        config: DqnConfig,
+        traces: Sequence[Trace],
+        video: Video,
+        spec: ObservationSpec,
+        qoe: Qoe,
+        device: torch.device,
+    ) -> None:
+        if config.curriculum != "none":
+            raise ValueError("the device collector draws traces uniformly: curriculum = none")
+        self.config, self.spec, self.qoe, self.device = config, spec, qoe, device
+        sim_config = SimConfig(history_len=config.history_len)
+        self.sim = TorchSimulator(
+            traces, video, config.n_sessions, "train", sim_config, config.seed, device
+        )
+        self.encoder = TorchEncoder(spec, video, device, self.sim.dtype)
+        self.utility = torch.as_tensor(qoe.utility, dtype=self.sim.dtype, device=device)
+        self.nstep = TorchNStep(config.n_step, config.gamma, config.n_sessions, spec.dim, device)
+        self.generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.obs = self.sim.observe(self.encoder)
+
+    def observation(self) -> torch.Tensor:
+        return self.obs
+
+    def act(self, network: torch.nn.Module, epsilon: float) -> torch.Tensor:
+        n, n_levels = self.config.n_sessions, self.sim.video.n_levels
+        with torch.no_grad():
+            greedy = network(self.obs).argmax(dim=1)
+        explore = torch.rand(n, generator=self.generator, device=self.device) < epsilon
+        random = torch.randint(0, n_levels, (n,), generator=self.generator, device=self.device)
+        return torch.where(explore, random, greedy)
+
+    def teach(self, teacher: Teacher, values: bool) -> Labels:
+        config = self.config
+        if config.teacher == "oracle":
+            taught = torch_lookahead_values(
+                self.sim, self.qoe, config.teacher_horizon, config.teacher_buffer_value
+            )
+            return taught.argmax(dim=1), taught if values else None
+        # RobustMPC reads the players' histories on the host (a small copy a step)
+        state = self.sim.player_state()
+        return torch.as_tensor(robust_mpc_from_history(state, self.sim.video, self.qoe.name)), None
+
+    def step(self, action: np.ndarray | torch.Tensor) -> TorchTransitions:
+        sim = self.sim
+        action = torch.as_tensor(action, device=self.device)
+        previous = sim.last_level
+        result = sim.step(action)
+        quality = self.utility[action]
+        reward = (
+            quality
+            - self.qoe.rebuffer_penalty * result.rebuffer_s
+            - torch.abs(quality - self.utility[previous])
+        ) * self.config.reward_scale
+        next_obs = sim.observe(self.encoder)
+        transitions = self.nstep.push(self.obs, action, reward, next_obs, result.done)
+        sim.reset(mask=result.done)  # a no-op for the sessions still playing
+        self.obs = torch.where(result.done[:, None], sim.observe(self.encoder), next_obs)
+        return transitions
+
+    def set_trace_weights(self, weights: np.ndarray | None) -> None:
+        raise ValueError("the device collector draws traces uniformly")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nstep": self.nstep.state_dict(),
+            "sim": self.sim.state_dict(),
+            "act_generator": self.generator.get_state(),
+            "obs": self.obs.clone(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.nstep.load_state_dict(saved["nstep"])
+        self.sim.load_state_dict(saved["sim"])
+        self.generator.set_state(saved["act_generator"].cpu())
+        self.obs = saved["obs"].to(self.device)
+
+
+def pick_collector(
+    config: DqnConfig,
+    traces: Sequence[Trace],
+    video: Video,
+    spec: ObservationSpec,
+    qoe: Qoe,
+    device: torch.device,
+) -> Collector:
+    """`collector` "auto": the device collector on a GPU, the host one on a CPU."""
+    on_device = config.collector == "device" or (
+        config.collector == "auto" and device.type == "cuda"
+    )
+    kind = DeviceCollector if on_device else HostCollector
+    return kind(config, traces, video, spec, qoe, device)
