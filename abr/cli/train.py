@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from abr.cli.common import (
     command,
@@ -134,6 +135,29 @@ def cmd_export(args: argparse.Namespace) -> None:
         print_json_last(summary)
 
 
+def cmd_bench_train(args: argparse.Namespace) -> None:
+    from abr.dqn.config import load_config
+    from abr.dqn.train_speed import bench_train
+
+    overrides = {"n_sessions": args.sessions, "device": args.device}
+    config = load_config(args.config, **{k: v for k, v in overrides.items() if v is not None})
+    collectors = [c.strip() for c in args.collectors.split(",") if c.strip()]
+    speeds = bench_train(config, collectors, args.env_steps)
+    table = Table(title=f"training speed ({args.env_steps:,} env steps a run, one run)")
+    for column in ("collector", "device", "env steps/s", "updates/s"):
+        table.add_column(column, justify="right")
+    for speed in speeds:
+        table.add_row(
+            speed.collector,
+            speed.device,
+            f"{speed.env_steps_per_s:,.0f}",
+            f"{speed.updates_per_s:,.1f}",
+        )
+    Console().print(table)
+    if args.json:
+        print_json_last({"runs": [speed.to_dict() for speed in speeds]})
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = command(sub, "train", "train a DQN policy on the simulator (needs torch)")
     train.add_argument("--config", help="TOML file of settings (see abr/dqn/config.py)")
@@ -152,3 +176,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--out", required=True, help="the .onnx file to write")
     json_option(export)
     export.set_defaults(func=cmd_export)
+
+    speed = command(
+        sub, "bench-train", "training speed, collector by collector: env steps/s and updates/s"
+    )
+    speed.add_argument("--config", help="TOML of settings (default: the defaults)")
+    speed.add_argument("--env-steps", type=int, default=40_000, help="per run")
+    speed.add_argument("--sessions", type=int, help="sessions stepped together")
+    speed.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    speed.add_argument("--collectors", default="host,device", help="host and/or device")
+    json_option(speed)
+    speed.set_defaults(func=cmd_bench_train)

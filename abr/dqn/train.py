@@ -242,6 +242,7 @@ def train(
             on_progress(
                 {
                     "env_steps": state.env_steps,
+                    "updates": state.updates,
                     "steps_per_s": state.env_steps / (time.perf_counter() - start),
                     "epsilon": epsilon,
                     "loss": state.loss,
