@@ -22,15 +22,16 @@ install: $(PY)
 
 # The main job on the embedded default data (traces/default, the embedded video): the trace sets,
 # the simulator's speed, every baseline and the offline optimum benchmarked on the test split, a small
-# DQN trained, exported to ONNX and benchmarked beside the shipped model, and how to serve it.
+# DQN trained with the future-aware teacher (configs/demo.toml), exported to ONNX and benchmarked
+# beside the shipped model and every baseline, and how to serve it.
 demo: install
 	$(ABR) traces stats traces/default/train traces/default/test
 	$(ABR) video info
 	$(ABR) bench-sim --seconds 1
 	$(ABR) bench --traces traces/default/test --policies bb,rb,bola,mpc,dynamic,optimal --out $(DEMO_OUT)
-	$(ABR) train --traces traces/default/train --total-env-steps 60000 --out $(DEMO_OUT)/run
+	$(ABR) train --config configs/demo.toml --out $(DEMO_OUT)/run
 	$(ABR) export $(DEMO_OUT)/run --out $(DEMO_OUT)/model.onnx
-	$(ABR) bench --traces traces/default/test --policies onnx:$(DEMO_OUT)/model.onnx,onnx,mpc --out $(DEMO_OUT)/onnx
+	$(ABR) bench --traces traces/default/test --policies onnx:$(DEMO_OUT)/model.onnx,onnx,bb,rb,bola,mpc,dynamic --out $(DEMO_OUT)/onnx
 	@echo "serve it:  $(ABR) serve --model $(DEMO_OUT)/model.onnx --port 8000"
 	@echo "load it:   $(ABR) loadtest --server http://127.0.0.1:8000 --connections 16 --duration 10"
 
