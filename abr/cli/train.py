@@ -127,6 +127,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         "val_qoe": metadata.val_qoe,
         "env_steps": metadata.env_steps,
         "train_traces_digest": metadata.train_traces_digest,
+        "teacher": metadata.teacher,
     }
     if metadata.ensemble_members:
         summary["ensemble_members"] = len(metadata.ensemble_members)

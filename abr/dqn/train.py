@@ -54,6 +54,7 @@ from abr.media.video import Video, load_video
 from abr.player.observation import ObservationSpec
 from abr.player.qoe import Qoe, make_qoe
 from abr.policies.base import Policy
+from abr.policies.model_meta import teacher_name
 from abr.policies.registry import make_policy
 from abr.sim.config import SimConfig
 
@@ -309,11 +310,9 @@ def train(
 
 
 def _teacher_name(config: DqnConfig) -> str:
-    """ "none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin."""
-    if config.teacher != "oracle":
-        return config.teacher
-    name = f"oracle:{config.teacher_horizon}"
-    return name if config.teacher_loss == "margin" else f"{name} ({config.teacher_loss})"
+    """ "none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin (as the
+    exported model's metadata names it)."""
+    return teacher_name(config.to_dict())
 
 
 def _log_validation(

@@ -19,6 +19,16 @@ class ModelError(ValueError):
     """A model file that cannot be used; the message names the file and what is wrong."""
 
 
+def teacher_name(train_config: dict[str, Any]) -> str:
+    """ "none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin."""
+    name = str(train_config.get("teacher", "none"))
+    if name != "oracle":
+        return name
+    label = f"oracle:{train_config.get('teacher_horizon')}"
+    loss = train_config.get("teacher_loss", "margin")
+    return label if loss == "margin" else f"{label} ({loss})"
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     obs_spec: ObservationSpec
@@ -41,6 +51,11 @@ class ModelMetadata:
     def version(self) -> str:
         """A short name for this model: its creation time and training-data digest."""
         return f"{self.created_utc}/{self.train_traces_digest[:8]}"
+
+    @property
+    def teacher(self) -> str:
+        """Who taught it (DAgger), from the training settings it was made with."""
+        return teacher_name(self.train_config)
 
     def matches_ladder(self, bitrates_kbps: np.ndarray) -> bool:
         ladder = self.ladder_kbps

@@ -70,3 +70,15 @@ def test_bench_cli_writes_tables_files_and_plots(tmp_path):
 def test_bench_cli_rejects_unknown_policy():
     result = abr("bench", "--policies", "bb,magic", check=False)
     assert result.returncode == 2 and "unknown policy 'magic'" in result.stderr
+
+
+def test_the_future_aware_policies_are_not_the_best_online(envivio, pensieve_test_traces):
+    traces = pensieve_test_traces[:6]
+    names = ("rb", "oracle:2", "optimal")
+    runs = {name: run_policy(make_policy(name), traces, envivio) for name in names}
+    summary = summarize_runs(runs)
+    assert (
+        summary["oracle:2"]["mean_qoe"] > summary["rb"]["mean_qoe"]
+    )  # it would be, were it online
+    assert summary["rb"]["gap_to_best_online"] == 0.0
+    assert summary["oracle:2"]["gap_to_best_online"] < 0.0
