@@ -75,7 +75,8 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
     """The second report is recorded while the first waits for its decision; each decision
     must still be the one for the state its report left (as if they came one by one)."""
     engine = Engine(ServiceSettings())
-    reports = [(i, 1, 9e5, 1.2, float(b), 0.0) for i, b in enumerate((4, 30))]
+    # a slow chunk and little buffer, then a fast one and a full buffer
+    reports = [(0, 1, 2e5, 2.0, 2.0, 0.0), (1, 1, 9e5, 0.5, 30.0, 0.0)]
 
     async def play(concurrently: bool) -> list[int]:
         session, _ = engine.new_session(VideoSpec(**VIDEO), "dqn", "lin")
@@ -90,7 +91,7 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
     one_by_one = asyncio.run(play(False))
     assert asyncio.run(play(True)) == one_by_one
     assert engine.batcher.batch_sizes[-1] == 2
-    assert one_by_one[0] != one_by_one[1]  # 4 s and 30 s of buffer: different states
+    assert one_by_one[0] != one_by_one[1]  # different states, different decisions
 
 
 def test_a_session_on_another_ladder_falls_back_alone(envivio, pensieve_test_traces):
