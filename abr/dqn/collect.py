@@ -6,7 +6,7 @@ places, one interface:
   n-step returns in numpy; tensors cross to the training device once a step.
 - `DeviceCollector`: the torch simulator, encoding, rewards, n-step returns and the oracle's
   lookahead all on the training device, so a GPU steps thousands of sessions without copying
-  them to the host (the n-step emission and RobustMPC as a teacher still read small amounts).
+  them to the host (the n-step emission still reads how many transitions it makes).
 
 `pick_collector` chooses by device: on a GPU the device collector; on a CPU the host one, whose
 numpy and numba paths step an order of magnitude faster there than torch does
@@ -31,7 +31,7 @@ from abr.media.video import Video
 from abr.player.observation import ObservationSpec, encode
 from abr.player.qoe import Qoe
 from abr.player.torch_observation import TorchEncoder
-from abr.policies.mpc import robust_mpc_from_history
+from abr.policies.torch_mpc import torch_robust_mpc_from_history
 from abr.policies.torch_oracle import torch_lookahead_values
 from abr.sim.config import SimConfig
 from abr.sim.simulator import BatchSimulator
@@ -180,9 +180,18 @@ class DeviceCollector:
                 self.sim, self.qoe, config.teacher_horizon, config.teacher_buffer_value
             )
             return taught.argmax(dim=1), taught if values else None
-        # RobustMPC reads the players' histories on the host (a small copy a step)
-        state = self.sim.player_state()
-        return torch.as_tensor(robust_mpc_from_history(state, self.sim.video, self.qoe.name)), None
+        sim = self.sim
+        throughput_kbps, _ = sim.history()
+        levels = torch_robust_mpc_from_history(
+            throughput_kbps,
+            sim.history_count,
+            sim.buffer_s,
+            sim.last_level,
+            sim.chunk,
+            sim.video,
+            self.qoe,
+        )
+        return levels, None
 
     def step(self, action: np.ndarray | torch.Tensor) -> TorchTransitions:
         sim = self.sim

@@ -51,14 +51,14 @@ class TorchEncoder:
         if spec.robust_window > 0:
             columns += [
                 torch.clamp(column / top, 0.0, spec.throughput_clip)[:, None]
-                for column in _robust_throughputs_kbps(
+                for column in robust_throughputs_kbps(
                     throughput_kbps, history_count, spec.robust_window
                 )
             ]
         return torch.cat(columns, dim=1).to(torch.float32)
 
 
-def _robust_throughputs_kbps(
+def robust_throughputs_kbps(
     throughput_kbps: torch.Tensor, history_count: torch.Tensor, window: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Harmonic mean and minimum of the last `window` throughputs that exist; 0 where none."""

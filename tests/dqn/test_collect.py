@@ -50,3 +50,22 @@ def test_auto_puts_the_sessions_on_a_gpu_and_keeps_them_on_the_host_on_a_cpu():
     )
     with pytest.raises(ValueError, match="collector"):
         load_config(None, collector="device", curriculum="mpc_gap")
+
+
+def test_the_device_collector_s_mpc_labels_are_robustmpc_s(tmp_path):
+    """RobustMPC as the teacher on the device: its labels, on the device's own sessions, are
+    the numpy RobustMPC's on the same players' states."""
+    from abr.dqn.teacher import MpcTeacher
+    from abr.policies.mpc import robust_mpc_from_history
+
+    config = load_config(None, **SMALL, collector="device", teacher="mpc")
+    video = load_video(config.video)
+    traces, _ = split_traces(config)
+    qoe = make_qoe("lin", video.bitrates_kbps)
+    spec = ObservationSpec(n_levels=video.n_levels)
+    collector = DeviceCollector(config, traces, video, spec, qoe, torch.device("cpu"))
+    for _ in range(12):
+        levels, values = collector.teach(MpcTeacher(qoe), values=False)
+        want = robust_mpc_from_history(collector.sim.player_state(), video, "lin")
+        assert values is None and levels.tolist() == want.tolist()
+        collector.step(collector.act(torch.nn.Linear(spec.dim, video.n_levels), 0.5))
