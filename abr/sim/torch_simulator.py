@@ -3,11 +3,10 @@
 that a trainer on a GPU steps thousands of sessions without a round trip to the host.
 
 The one method that differs is the search "first sample of trace t whose cumulative bytes (or
-cycle time) exceed x": torch has no complex-number `searchsorted`, so the keys are
-`trace * span + value` in float64 (span above every value), searched once, then corrected
-exactly against the trace's own values (a few vectorised passes; the key's rounding can only
-misplace the answer among values closer than its last bit). Held equal to the numpy simulator
-and the scalar reference by tests/sim/test_torch_simulator.py (float64, rel 1e-9).
+cycle time) exceed x": torch has no complex-number `searchsorted` (the numpy path's way to search
+all traces at once), so each session bisects its own trace's range, a fixed number of halvings
+for all (as the numba kernel bisects). Held equal to the numpy simulator and the scalar reference
+by tests/sim/test_torch_simulator.py (float64, rel 1e-9).
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ from abr.sim.simulator import Mode
 from abr.sim.trace_table import TraceTable
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
-MAX_CORRECTIONS = 64  # passes of the exact correction; in practice 0-2 move anything
-
 
 class TorchStepResult(NamedTuple):
     """As `StepResult`, in tensors on the simulator's device. All [N]."""
@@ -45,29 +42,25 @@ class TorchStepResult(NamedTuple):
 
 
 class DeviceSearch:
-    """Exact `first flat index i in [first, last] with values[i] > x`, for many sessions."""
+    """Exact `first flat index i in [first, last] with values[i] > x` (else `last`), for many
+    sessions at once: a bisection within each session's own trace, a fixed number of halvings
+    (enough for the longest trace), so nothing is read back to the host."""
 
     def __init__(self, values: torch.Tensor, lengths: torch.Tensor) -> None:
-        trace_of = torch.repeat_interleave(
-            torch.arange(len(lengths), device=values.device), lengths
-        )
         self.values = values
-        self.span = float(values.max().item()) * 2.0 + 1.0
-        self.keys = trace_of.to(values.dtype) * self.span + values
+        self.halvings = max(1, int(lengths.max().item()).bit_length())
 
     def search_right(
         self, trace: torch.Tensor, first: torch.Tensor, last: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
-        guess = torch.searchsorted(self.keys, trace.to(x.dtype) * self.span + x, right=True)
-        index = torch.minimum(torch.maximum(guess, first), last)
-        values = self.values
-        for _ in range(MAX_CORRECTIONS):
-            back = (index > first) & (torch.take(values, index - 1) > x)
-            ahead = (index < last) & (torch.take(values, index) <= x)
-            if not bool((back | ahead).any()):
-                return index
-            index = index - back.long() + ahead.long()
-        raise RuntimeError("trace search did not settle (values too close to order by key)")
+        lo, hi = first.clone(), last.clone()
+        for _ in range(self.halvings):
+            open_ = lo < hi
+            mid = (lo + hi) // 2
+            above = torch.take(self.values, mid) > x
+            hi = torch.where(open_ & above, mid, hi)
+            lo = torch.where(open_ & ~above, mid + 1, lo)
+        return lo
 
 
 class DeviceTable:
