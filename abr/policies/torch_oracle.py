@@ -15,55 +15,44 @@ from abr.sim.torch_simulator import TorchSimulator
 def torch_lookahead_values(
     sim: TorchSimulator, metric: Qoe, horizon: int, buffer_value: float
 ) -> torch.Tensor:
-    """[N, L]: for every session of `sim` and every first level, the score of the best plan that
-    starts with it (QoE over the planned chunks, fewer near the video's end, plus
-    `buffer_value` per second of buffer left); `sim` is left as it is."""
+    """[N, L]: for every session of `sim` (each below the video's last chunk) and every first
+    level, the score of the best plan that starts with it (QoE over the planned chunks, fewer
+    near the video's end, plus `buffer_value` per second of buffer left); `sim` is left as it
+    is. Every session plans `horizon` positions; those past the video's end change nothing,
+    so each plan scores as the numpy planner's shorter one, with no read back to the host."""
     n_levels, n_chunks = sim.video.n_levels, sim.video.n_chunks
     utility = torch.as_tensor(metric.utility, dtype=sim.dtype, device=sim.device)
-    values = torch.empty((sim.n_sessions, n_levels), dtype=sim.dtype, device=sim.device)
-    steps = torch.clamp(n_chunks - sim.chunk, max=horizon)
-    for planned in torch.unique(steps).tolist():
-        group = torch.nonzero(steps == planned).squeeze(1)
-        values[group] = _plan(sim, group, int(planned), utility, metric, buffer_value)
-    return values
-
-
-def _plan(
-    sim: TorchSimulator,
-    group: torch.Tensor,
-    planned: int,
-    utility: torch.Tensor,
-    metric: Qoe,
-    buffer_value: float,
-) -> torch.Tensor:
-    n, n_levels = len(group), sim.video.n_levels
     state = {
-        name: getattr(sim, name)[group]
+        name: getattr(sim, name)
         for name in ("trace", "ptr", "clock_s", "buffer_s", "chunk", "last_level")
     }
-    value = torch.zeros(n, dtype=sim.dtype, device=sim.device)
-    for _ in range(planned):
+    value = torch.zeros(sim.n_sessions, dtype=sim.dtype, device=sim.device)
+    for _ in range(horizon):
         m = len(value)
         level = torch.arange(n_levels, device=sim.device).repeat(m)  # [m * L], prefix-major
         parent = torch.arange(m, device=sim.device).repeat_interleave(n_levels)
+        before = {name: array[parent] for name, array in state.items()}
+        active = before["chunk"] < n_chunks
         branch = TorchSimulator(sim.tables, sim.video, m * n_levels, "eval", sim.config)
-        branch.load_state(**{name: array[parent] for name, array in state.items()})
+        branch.load_state(**{**before, "chunk": torch.clamp(before["chunk"], max=n_chunks - 1)})
         result = branch.step(level)
-        previous = state["last_level"][parent]
         quality = utility[level]
-        value = (
-            value[parent]
-            + quality
+        gain = (
+            quality
             - metric.rebuffer_penalty * result.rebuffer_s
-            - torch.abs(quality - utility[previous])
+            - torch.abs(quality - utility[before["last_level"]])
         )
-        state = {
-            "trace": branch.trace,
+        value = value[parent] + torch.where(active, gain, 0.0)
+        after = {
             "ptr": branch.ptr,
             "clock_s": branch.clock_s,
             "buffer_s": branch.buffer_s,
-            "chunk": branch.chunk,
+            "chunk": before["chunk"] + 1,
             "last_level": level,
         }
-    score = (value + buffer_value * state["buffer_s"]).reshape(n, n_levels, -1)
-    return score.max(dim=2).values
+        state = {
+            name: torch.where(active, after[name], array) if name in after else array
+            for name, array in before.items()
+        }
+    score = value + buffer_value * state["buffer_s"]
+    return score.reshape(sim.n_sessions, n_levels, -1).max(dim=2).values
