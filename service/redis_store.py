@@ -29,8 +29,9 @@ from service.sessions import PlayerSession
 
 T = TypeVar("T")
 
-# shared by the scripts: forget(id) drops a session from the LRU set and the table budget
-_FORGET = """
+# shared by the scripts: forget(prefix, id) drops a session from the LRU set and the table budget;
+# now_s() is Redis's clock; reclaim(prefix, ttl_s) drops the sessions idle past the TTL
+_LUA_HELPERS = """
 local function forget(prefix, sid)
   redis.call('ZREM', prefix .. 'lru', sid)
   local bytes = redis.call('HGET', prefix .. 'tables', sid)
@@ -55,7 +56,7 @@ end
 
 # ARGV: prefix, id, next, data, ttl_s, max_sessions, table_bytes, max_table_bytes
 _ADD = (
-    _FORGET
+    _LUA_HELPERS
     + """
 local prefix, sid = ARGV[1], ARGV[2]
 local ttl_s, max_sessions = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -84,7 +85,7 @@ return 1
 
 # ARGV: prefix, id, applied_on, next, data, ttl_s -> 1 committed, 0 applied elsewhere, -1 gone
 _COMMIT = (
-    _FORGET
+    _LUA_HELPERS
     + """
 local prefix, sid = ARGV[1], ARGV[2]
 local key = prefix .. 's:' .. sid
@@ -100,7 +101,7 @@ return 1
 
 # ARGV: prefix, id -> the session's data, or nil
 _POP = (
-    _FORGET
+    _LUA_HELPERS
     + """
 local prefix, sid = ARGV[1], ARGV[2]
 local key = prefix .. 's:' .. sid
@@ -113,7 +114,7 @@ return data
 
 # ARGV: prefix, ttl_s -> live sessions
 _COUNT = (
-    _FORGET
+    _LUA_HELPERS
     + """
 reclaim(ARGV[1], tonumber(ARGV[2]))
 return redis.call('ZCARD', ARGV[1] .. 'lru')

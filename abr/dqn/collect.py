@@ -174,6 +174,7 @@ class DeviceCollector:
         return torch.where(explore, random, greedy)
 
     def teach(self, teacher: Teacher, values: bool) -> Labels:
+        # the config's teacher, computed by its torch twin on the device (equal labels, tested)
         config = self.config
         if config.teacher == "oracle":
             taught = torch_lookahead_values(
