@@ -14,6 +14,7 @@ from abr.cli.common import (
     json_option,
     print_json_last,
 )
+from abr.media.telemetry import MIN_CHUNKS
 from abr.media.traces import DEFAULT_MAHIMAHI_BIN_MS, TRACE_FORMATS
 from abr.media.video import ENVIVIO_BITRATES_KBPS
 
@@ -178,7 +179,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--rtt-ms", type=float, default=80.0, help="round trip taken off each download"
     )
     telemetry.add_argument(
-        "--min-chunks", type=int, default=4, help="shorter sessions are left out"
+        "--min-chunks", type=int, default=MIN_CHUNKS, help="shorter sessions are left out"
     )
     telemetry.set_defaults(func=cmd_traces_from_telemetry)
 

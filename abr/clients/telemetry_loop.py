@@ -15,7 +15,7 @@ import numpy as np
 from abr.clients.net import running_server
 from abr.clients.service_speed import SERVICE_TARGET
 from abr.clients.virtual_players import PlayerResult, replay
-from abr.media.telemetry import read_telemetry, traces_from_telemetry
+from abr.media.telemetry import MIN_CHUNKS, read_telemetry, rebuild_trace
 from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.sim.config import SimConfig
@@ -48,21 +48,27 @@ def telemetry_loop(
             server=url, traces=traces, video=video, policy=policy, concurrency=16, pace="max"
         )
     config = SimConfig()
-    rebuilt = traces_from_telemetry(log, config.rtt_s, config.payload_fraction)
-    # the measured intervals alone
-    downloads = traces_from_telemetry(log, config.rtt_s, config.payload_fraction, fill_gaps=False)
-    sessions = read_telemetry(log)
+    sessions = read_telemetry(log)  # the log, read once
+    rebuilt = [
+        rebuild_trace(f"telemetry_{name}", reports, config.rtt_s, config.payload_fraction)
+        for name, reports in sorted(sessions.items())
+        if len(reports) >= MIN_CHUNKS
+    ]
     by_first_download = {
         round(float(r.download_s[0]), 9): _delivered_mbps(r, video, config)
         for r in results
         if r.complete
     }
     errors = []
-    for trace in downloads:
-        first = sessions[trace.name.removeprefix("telemetry_")][0].download_s
-        original = by_first_download.get(round(first, 9))
-        if original is not None:
-            errors.append(abs(_time_weighted_mbps(trace) / original - 1.0))
+    for reports in sessions.values():
+        if len(reports) < MIN_CHUNKS:
+            continue
+        original = by_first_download.get(round(reports[0].download_s, 9))
+        if original is not None:  # the measured intervals alone, back to back
+            downloads = rebuild_trace(
+                "downloads", reports, config.rtt_s, config.payload_fraction, fill_gaps=False
+            )
+            errors.append(abs(_time_weighted_mbps(downloads) / original - 1.0))
     error = np.array(errors)
     figures = TelemetryLoop(
         players=len(results),

@@ -302,17 +302,11 @@ def train(
         state.updates,
         time.perf_counter() - start,
         str(device),
-        _teacher_name(config),
+        teacher_name(config.to_dict()),
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
     write_validation_table(run_dir, validation, device)
     return result_summary
-
-
-def _teacher_name(config: DqnConfig) -> str:
-    """ "none", "mpc", or "oracle:<horizon>" with its loss when that is not the margin (as the
-    exported model's metadata names it)."""
-    return teacher_name(config.to_dict())
 
 
 def _log_validation(

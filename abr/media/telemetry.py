@@ -25,6 +25,7 @@ from abr.media.traces import Trace, TraceError, make_trace
 from abr.units import BITS_PER_BYTE, BITS_PER_MBIT
 
 FIELDS = ("session", "chunk", "size_bytes", "download_s", "gap_s")
+MIN_CHUNKS = 4  # a session with fewer reports gives no trace
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def traces_from_telemetry(
     path: str | Path,
     rtt_s: float,
     payload_fraction: float,
-    min_chunks: int = 4,
+    min_chunks: int = MIN_CHUNKS,
     fill_gaps: bool = True,
 ) -> list[Trace]:
     """One trace per session of at least `min_chunks` reports (`rtt_s` and `payload_fraction`:

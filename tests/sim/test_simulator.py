@@ -14,6 +14,30 @@ BACKENDS = ["numpy"] + (["numba"] if sim_kernel.HAVE_NUMBA else [])
 REL_TOL = 1e-9
 
 
+def reference_sessions(
+    traces: list[Trace],
+    video: Video,
+    cfg: SimConfig,
+    trace_index: np.ndarray,
+    start_sample: np.ndarray,
+) -> list[ReferenceSession]:
+    """One scalar reference player per session: session i on trace `trace_index[i]` from sample
+    `start_sample[i]`."""
+    return [
+        ReferenceSession(
+            traces[t].time_s.tolist(),
+            traces[t].mbps.tolist(),
+            video.chunk_s,
+            int(s),
+            cfg.rtt_s,
+            cfg.payload_fraction,
+            cfg.buffer_cap_s,
+            cfg.sleep_quantum_s,
+        )
+        for t, s in zip(trace_index, start_sample, strict=True)
+    ]
+
+
 def run_aligned(
     traces: list[Trace],
     video: Video,
@@ -27,20 +51,7 @@ def run_aligned(
     n = n_sessions or len(traces)
     cfg = config or SimConfig()
     sim = BatchSimulator(traces, video, n, mode=mode, config=cfg, seed=seed, backend=backend)
-    start = sim.ptr - sim.table.offsets[sim.trace]
-    refs = [
-        ReferenceSession(
-            traces[t].time_s.tolist(),
-            traces[t].mbps.tolist(),
-            video.chunk_s,
-            int(s),
-            cfg.rtt_s,
-            cfg.payload_fraction,
-            cfg.buffer_cap_s,
-            cfg.sleep_quantum_s,
-        )
-        for t, s in zip(sim.trace, start, strict=True)
-    ]
+    refs = reference_sessions(traces, video, cfg, sim.trace, sim.ptr - sim.table.offsets[sim.trace])
     rng = np.random.default_rng(seed + 1000)
     for chunk in range(video.n_chunks):
         levels = rng.integers(0, video.n_levels, n)

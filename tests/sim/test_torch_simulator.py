@@ -7,10 +7,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from abr.sim.config import SimConfig  # noqa: E402
-from abr.sim.reference import ReferenceSession  # noqa: E402
 from abr.sim.simulator import BatchSimulator  # noqa: E402
 from abr.sim.torch_simulator import TorchSimulator  # noqa: E402
-from tests.sim.test_simulator import HAND_MADE, REL_TOL, tiny_video  # noqa: E402
+from tests.sim.test_simulator import (  # noqa: E402
+    HAND_MADE,
+    REL_TOL,
+    reference_sessions,
+    tiny_video,
+)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -20,19 +24,7 @@ def run_aligned_torch(traces, video, mode, seed, n_sessions=None, device="cpu") 
     cfg = SimConfig()
     sim = TorchSimulator(traces, video, n, mode=mode, config=cfg, seed=seed, device=device)
     start = (sim.ptr - sim.offsets[sim.trace]).cpu().numpy()
-    refs = [
-        ReferenceSession(
-            traces[t].time_s.tolist(),
-            traces[t].mbps.tolist(),
-            video.chunk_s,
-            int(s),
-            cfg.rtt_s,
-            cfg.payload_fraction,
-            cfg.buffer_cap_s,
-            cfg.sleep_quantum_s,
-        )
-        for t, s in zip(sim.trace.cpu().numpy(), start, strict=True)
-    ]
+    refs = reference_sessions(traces, video, cfg, sim.trace.cpu().numpy(), start)
     rng = np.random.default_rng(seed + 1000)
     for chunk in range(video.n_chunks):
         levels = rng.integers(0, video.n_levels, n)
