@@ -4,9 +4,10 @@ places, one interface:
 
 - `HostCollector`: the simulator on the host (numpy, or numba's compiled step), observations and
   n-step returns in numpy; tensors cross to the training device once a step.
-- `DeviceCollector`: the torch simulator, encoding, rewards, n-step returns and the oracle's
-  lookahead all on the training device, so a GPU steps thousands of sessions without copying
-  them to the host (the n-step emission still reads how many transitions it makes).
+- `DeviceCollector`: the torch simulator, encoding, rewards, n-step returns and the teacher's
+  labels all on the training device, in shapes fixed by the number of sessions, so a GPU steps
+  thousands of sessions without a read back to the host (tests/dqn/test_collect.py checks
+  every op of a step).
 
 `pick_collector` chooses by device: on a GPU the device collector; on a CPU the host one, whose
 numpy and numba paths step an order of magnitude faster there than torch does

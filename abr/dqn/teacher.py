@@ -84,8 +84,8 @@ class LabelPool:
         action: np.ndarray | torch.Tensor,
         values: np.ndarray | torch.Tensor | None = None,
     ) -> None:
-        slots = (self.position + np.arange(len(action))) % self.capacity
-        index = torch.as_tensor(slots, device=self.device)
+        first = self.position
+        index = torch.arange(first, first + len(action), device=self.device) % self.capacity
         self.obs[index] = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         self.action[index] = torch.as_tensor(action, dtype=torch.int64, device=self.device)
         if values is not None:

@@ -38,7 +38,7 @@ from abr.dqn.checkpoint import (
     save_atomic,
     truncate_metrics,
 )
-from abr.dqn.collect import pick_collector
+from abr.dqn.collect import Collector, pick_collector
 from abr.dqn.config import DqnConfig
 from abr.dqn.curriculum import MpcGapCurriculum
 from abr.dqn.demos import collect_demonstrations
@@ -46,7 +46,7 @@ from abr.dqn.learner import Learner
 from abr.dqn.networks import QNetwork
 from abr.dqn.policy import GreedyQPolicy
 from abr.dqn.targets import linear_schedule
-from abr.dqn.teacher import LabelPool, label_weight, make_teacher
+from abr.dqn.teacher import LabelPool, Teacher, label_weight, make_teacher
 from abr.dqn.validation import Validation
 from abr.media.augment import augmented
 from abr.media.traces import Trace, load_traces, traces_digest
@@ -118,8 +118,11 @@ def train(
     run_dir: str | Path,
     on_progress: Callable[[dict[str, float]], None] | None = None,
     resume: bool = False,
+    progress_every_s: float = 1.0,
 ) -> TrainResult:
-    """Train into `run_dir`; `on_progress` (if given) gets the running figures every step.
+    """Train into `run_dir`; `on_progress` (if given) gets the running figures after a step,
+    at most once every `progress_every_s` of wall time and after the last step (each report
+    reads the loss, which on a GPU waits for the device).
 
     With `resume`, everything is restored from `run_dir/checkpoint.pt` (networks, optimizer,
     replay, n-step and simulator state, random generators, counters), so the run goes on as if
@@ -179,6 +182,7 @@ def train(
         next_curriculum=config.curriculum_every_env_steps,
     )
     loss = torch.tensor(float("nan"))  # the last update's loss, left on the device
+    last_report_s = -float("inf")
     if resume:
         saved = load_payload(run_dir / CHECKPOINT, device)
         learner.load_state_dict(saved)
@@ -198,48 +202,23 @@ def train(
                 loss = learner.learn(None, config.per_beta_start)
 
     while state.env_steps < config.total_env_steps:
-        # ---- teach: the teacher labels the states the learner is in (DAgger)
-        step_index = state.env_steps // config.n_sessions
-        taught = None  # the teacher's levels for the sessions now
-        if (
-            teacher is not None
-            and labels is not None
-            and (config.teacher_plays or step_index % config.teacher_every_steps == 0)
-        ):
-            taught, values = collector.teach(teacher, config.teacher_loss == "advantage")
-            labels.add(collector.observation(), taught, values)
-
-        # ---- act: epsilon-greedy over all sessions (or the teacher's own play, without DAgger)
-        epsilon = linear_schedule(
-            config.epsilon_start,
-            config.epsilon_end,
-            config.epsilon_decay_env_steps,
-            state.env_steps,
+        epsilon, step_loss = play_and_learn(
+            config, collector, teacher, labels, learner, replay, state.env_steps
         )
-        action = collector.act(online_network, epsilon)
-        if config.teacher_plays and taught is not None:
-            action = taught
-        replay.add(collector.step(action))
         state.env_steps += config.n_sessions
-
-        # ---- learn
-        if state.env_steps >= config.learning_starts and len(replay) >= config.batch_size:
-            beta = linear_schedule(
-                config.per_beta_start, 1.0, config.total_env_steps, state.env_steps
-            )
-            learner.set_learning_rate(state.env_steps)
-            taught_weight = label_weight(
-                config.teacher_weight_start,
-                config.teacher_weight_end,
-                config.teacher_weight_decay_env_steps,
-                state.env_steps,
-            )
-            for _ in range(config.updates_per_step):
-                loss = learner.learn(replay, beta, taught_weight)
+        loss = loss if step_loss is None else step_loss
         state.updates = learner.updates
 
-        state.loss = float(loss)  # once a step, not once an update: each read waits for the GPU
-        if on_progress is not None:
+        # Reading the loss waits for the device: only for a progress report and at validation,
+        # so that a GPU step never waits for the host.
+        now = time.perf_counter()
+        last_step = state.env_steps >= config.total_env_steps
+        validating = state.env_steps >= state.next_validation or last_step
+        report = on_progress is not None and (now - last_report_s >= progress_every_s or last_step)
+        if validating or report:
+            state.loss = float(loss)
+        if on_progress is not None and report:
+            last_report_s = now
             on_progress(
                 {
                     "env_steps": state.env_steps,
@@ -261,7 +240,7 @@ def train(
             )
 
         # ---- validate, keep the best model, checkpoint
-        if state.env_steps >= state.next_validation or state.env_steps >= config.total_env_steps:
+        if validating:
             state.next_validation += config.val_every_env_steps
             val_qoe_per_set = validation.qoe_per_set(greedy)
             state.val_qoe = validation.score(val_qoe_per_set)
@@ -307,6 +286,55 @@ def train(
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
     write_validation_table(run_dir, validation, device)
     return result_summary
+
+
+def play_and_learn(
+    config: DqnConfig,
+    collector: Collector,
+    teacher: Teacher | None,
+    labels: LabelPool | None,
+    learner: Learner,
+    replay: ReplayBuffer,
+    env_steps: int,
+) -> tuple[float, torch.Tensor | None]:
+    """One step of the loop: the teacher labels the sessions' states (DAgger), every session
+    plays one chunk, its transitions enter the replay, and the learner updates. The epsilon
+    played and the last update's loss (None before learning starts), left on the device."""
+    # ---- teach: the teacher labels the states the learner is in
+    step_index = env_steps // config.n_sessions
+    taught = None  # the teacher's levels for the sessions now
+    if (
+        teacher is not None
+        and labels is not None
+        and (config.teacher_plays or step_index % config.teacher_every_steps == 0)
+    ):
+        taught, values = collector.teach(teacher, config.teacher_loss == "advantage")
+        labels.add(collector.observation(), taught, values)
+
+    # ---- act: epsilon-greedy over all sessions (or the teacher's own play, without DAgger)
+    epsilon = linear_schedule(
+        config.epsilon_start, config.epsilon_end, config.epsilon_decay_env_steps, env_steps
+    )
+    action = collector.act(learner.online_network, epsilon)
+    if config.teacher_plays and taught is not None:
+        action = taught
+    replay.add(collector.step(action))
+    env_steps += config.n_sessions
+
+    # ---- learn
+    loss = None
+    if env_steps >= config.learning_starts and len(replay) >= config.batch_size:
+        beta = linear_schedule(config.per_beta_start, 1.0, config.total_env_steps, env_steps)
+        learner.set_learning_rate(env_steps)
+        taught_weight = label_weight(
+            config.teacher_weight_start,
+            config.teacher_weight_end,
+            config.teacher_weight_decay_env_steps,
+            env_steps,
+        )
+        for _ in range(config.updates_per_step):
+            loss = learner.learn(replay, beta, taught_weight)
+    return epsilon, loss
 
 
 def _log_validation(

@@ -40,7 +40,10 @@ def bench_train(config: DqnConfig, collectors: list[str], env_steps: int) -> lis
         )
         marks: list[tuple[float, int, int]] = []  # (time, env steps, updates) from the first update
         with tempfile.TemporaryDirectory(prefix="abr-bench-train-") as folder:
-            result = train(run_config, Path(folder), _recorder(marks))
+            # a mark reads the loss, which waits for the device: a few a second, not every step
+            result = train(run_config, Path(folder), _recorder(marks), progress_every_s=0.25)
+        if len(marks) < 2:
+            raise ValueError(f"{env_steps} env steps are too few to time: give more")
         (t0, steps0, updates0), (t1, steps1, updates1) = marks[0], marks[-1]
         seconds = max(t1 - t0, 1e-9)
         speeds.append(

@@ -12,6 +12,7 @@ from abr.media.video import Video
 from abr.player.qoe import Qoe
 from abr.player.torch_observation import robust_throughputs_kbps
 from abr.policies.mpc import SESSION_BLOCK, UTILITY_GRID, planning_horizon
+from abr.sim.device_arrays import on_device
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 
 
@@ -115,8 +116,8 @@ def _plan(
     device, dtype = buffer_s.device, buffer_s.dtype
     n, n_levels = len(buffer_s), video.n_levels
     scale = 1000.0 if qoe.name == "lin" else UTILITY_GRID
-    grid_utility = torch.round(torch.as_tensor(qoe.utility, dtype=dtype, device=device) * scale)
-    sizes_bytes = torch.as_tensor(video.sizes_bytes, dtype=dtype, device=device)  # [L, K]
+    grid_utility = torch.round(on_device(qoe.utility, device, dtype) * scale)
+    sizes_bytes = on_device(video.sizes_bytes, device, dtype)  # [L, K]
     buffer = buffer_s[:, None]  # [n, C] with C = L^p after p positions
     utility_sum = torch.zeros((n, 1), dtype=dtype, device=device)
     switch_sum = torch.zeros_like(utility_sum)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from abr.player.qoe import Qoe
+from abr.sim.device_arrays import on_device
 from abr.sim.torch_simulator import TorchSimulator
 
 
@@ -21,7 +22,7 @@ def torch_lookahead_values(
     is. Every session plans `horizon` positions; those past the video's end change nothing,
     so each plan scores as the numpy planner's shorter one, with no read back to the host."""
     n_levels, n_chunks = sim.video.n_levels, sim.video.n_chunks
-    utility = torch.as_tensor(metric.utility, dtype=sim.dtype, device=sim.device)
+    utility = on_device(metric.utility, sim.device, sim.dtype)
     state = {
         name: getattr(sim, name)
         for name in ("trace", "ptr", "clock_s", "buffer_s", "chunk", "last_level")

@@ -22,6 +22,7 @@ from abr.media.video import Video
 from abr.player.state import PlayerState, player_state
 from abr.player.torch_observation import TorchEncoder
 from abr.sim.config import SimConfig
+from abr.sim.device_arrays import on_device
 from abr.sim.simulator import Mode
 from abr.sim.trace_table import TraceTable
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
@@ -122,9 +123,7 @@ class TorchSimulator:
         self.cycle_time_s, self.rate_bytes_per_s = t.cycle_time_s, t.rate_bytes_per_s
         self.cum_bytes, self.cycle_bytes, self.cycle_s = t.cum_bytes, t.cycle_bytes, t.cycle_s
         self.bytes_search, self.time_search = t.bytes_search, t.time_search
-        self.sizes_bytes = torch.as_tensor(
-            np.ascontiguousarray(video.sizes_bytes), dtype=dtype, device=self.device
-        )
+        self.sizes_bytes = on_device(video.sizes_bytes, self.device, dtype)
         n, h = n_sessions, self.config.history_len
         self.trace = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.ptr = torch.zeros_like(self.trace)
@@ -141,32 +140,34 @@ class TorchSimulator:
     # ---------------------------------------------------------------- reset
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Start sessions again: all, or those in `mask` (bool [N]). Evaluation: session i plays
-        trace i mod T from time_s[0]; training: a random trace from a random sample."""
-        sessions = (
-            torch.arange(self.n_sessions, device=self.device)
-            if mask is None
-            else torch.nonzero(mask).squeeze(1)
-        )
-        m = len(sessions)
+        trace i mod T from time_s[0]; training: a random trace from a random sample. Every
+        session draws and the mask picks, so the shapes never depend on how many finished."""
+        n = self.n_sessions
+        every = torch.ones(n, dtype=torch.bool, device=self.device) if mask is None else mask
         if self.mode == "eval":
-            chosen = sessions % len(self.offsets)
-            start = torch.ones(m, dtype=torch.int64, device=self.device)
+            chosen = torch.arange(n, device=self.device) % len(self.offsets)
+            start = torch.ones(n, dtype=torch.int64, device=self.device)
         else:
             chosen = torch.randint(
-                0, len(self.offsets), (m,), generator=self.generator, device=self.device
+                0, len(self.offsets), (n,), generator=self.generator, device=self.device
             )
             # uniform in [1, length): floor of a uniform draw over the length - 1 choices
-            u = torch.rand(m, generator=self.generator, device=self.device, dtype=torch.float64)
+            u = torch.rand(n, generator=self.generator, device=self.device, dtype=torch.float64)
             start = 1 + (u * (torch.take(self.lengths, chosen) - 1)).long()
-        self.trace[sessions] = chosen
-        self.ptr[sessions] = torch.take(self.offsets, chosen) + start
-        self.clock_s[sessions] = self.time_s[torch.take(self.offsets, chosen) + start - 1]
-        self.buffer_s[sessions] = 0.0
-        self.chunk[sessions] = 0
-        self.last_level[sessions] = self.config.default_level
-        self.throughput_ring_kbps[:, sessions] = 0.0
-        self.download_ring_s[:, sessions] = 0.0
-        self.history_count[sessions] = 0
+        ptr = torch.take(self.offsets, chosen) + start
+
+        def restart(current: torch.Tensor, fresh: torch.Tensor | float | int) -> torch.Tensor:
+            return torch.where(every, fresh, current)
+
+        self.trace = restart(self.trace, chosen)
+        self.ptr = restart(self.ptr, ptr)
+        self.clock_s = restart(self.clock_s, torch.take(self.time_s, ptr - 1))
+        self.buffer_s = restart(self.buffer_s, 0.0)
+        self.chunk = restart(self.chunk, 0)
+        self.last_level = restart(self.last_level, self.config.default_level)
+        self.throughput_ring_kbps = torch.where(every, 0.0, self.throughput_ring_kbps)
+        self.download_ring_s = torch.where(every, 0.0, self.download_ring_s)
+        self.history_count = restart(self.history_count, 0)
 
     def load_state(self, **state: np.ndarray | torch.Tensor) -> None:
         """Put sessions at given points: any of trace, ptr, clock_s, buffer_s, chunk,
@@ -269,11 +270,9 @@ class TorchSimulator:
     # ---------------------------------------------------------------- observation
     def history(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Throughput (kbps) and download (s) histories, [N, H], most recent last."""
-        h = self.config.history_len
-        order = torch.tensor(
-            [(self.ring_pos + k) % h for k in range(h)], dtype=torch.int64, device=self.device
-        )
-        return self.throughput_ring_kbps[order].T, self.download_ring_s[order].T
+        # a roll by a host integer: an index list would be copied to the device every step
+        throughput_kbps = torch.roll(self.throughput_ring_kbps, -self.ring_pos, dims=0)
+        return throughput_kbps.T, torch.roll(self.download_ring_s, -self.ring_pos, dims=0).T
 
     def observe(self, encoder: TorchEncoder) -> torch.Tensor:
         """The learner's observation of every session, on the device: [N, D] float32."""

@@ -103,3 +103,19 @@ def test_the_torch_simulator_on_a_gpu_matches_the_reference(pensieve_test_traces
     traces = pensieve_test_traces[::4]
     for mode in ("eval", "train"):
         assert run_aligned_torch(traces, envivio, mode, seed=7, device="cuda") > 0
+
+
+@pytest.mark.parametrize("teacher", ["oracle", "mpc"])
+def test_a_device_step_on_the_gpu_never_synchronizes(teacher):
+    """CUDA's own check of what tests/dqn/test_collect.py checks by op: a steady-state step of
+    the device path raises if anything in it waits for the GPU."""
+    from tests.dqn.test_collect import DeviceLoop
+
+    loop = DeviceLoop(teacher, torch.device("cuda"))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        losses = [loop.step() for _ in range(3)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(loss is not None and loss.is_cuda for loss in losses)

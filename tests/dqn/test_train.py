@@ -47,7 +47,7 @@ SMALL = dict(
 
 def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
     seen: list[dict[str, float]] = []
-    result = train(load_config(None, **SMALL), tmp_path / "run", seen.append)
+    result = train(load_config(None, **SMALL), tmp_path / "run", seen.append, progress_every_s=0)
     assert [f["env_steps"] for f in seen] == list(range(16, 1_601, 16))
     assert seen[-1]["epsilon"] == pytest.approx(0.02)  # decayed over the first 800 steps
     assert math.isnan(seen[0]["val_qoe"]) and math.isfinite(seen[-1]["val_qoe"])
@@ -174,7 +174,7 @@ def check_resume_is_exact(config, tmp_path) -> None:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(config, tmp_path / "killed", kill_after_1000)
+        train(config, tmp_path / "killed", kill_after_1000, progress_every_s=0)
     resumed = train(resume_config(tmp_path / "killed"), tmp_path / "killed", resume=True)
     assert (resumed.env_steps, resumed.updates) == (straight.env_steps, straight.updates)
     a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
