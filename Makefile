@@ -37,14 +37,15 @@ demo: install
 
 # The servers the tests run for real: Debian's chromium and ffmpeg (the real-player test),
 # redis-server and nginx (the session store and the cluster tests), installed only where missing
-# (needs root or sudo); and dash.js from npm at the version package-lock.json pins. No browser
-# download.
+# (needs root or sudo); and dash.js and uPlot (the demo page's charts) from npm at the versions
+# package-lock.json pins. No browser download.
 player-deps:
 	@command -v ffmpeg >/dev/null && test -x /usr/bin/chromium && test -x /usr/bin/redis-server \
 		&& test -x /usr/sbin/nginx || \
 		( $$(command -v sudo) apt-get update -q && $$(command -v sudo) apt-get install -y -q \
 			chromium ffmpeg redis-server nginx )
-	test -d players/dashjs/node_modules/dashjs || (cd players/dashjs && npm ci --no-audit --no-fund)
+	(test -d players/dashjs/node_modules/dashjs && test -d players/dashjs/node_modules/uplot) \
+	  || (cd players/dashjs && npm ci --no-audit --no-fund)
 
 test: install player-deps
 	$(PY) -m pytest

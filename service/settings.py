@@ -93,6 +93,10 @@ class ServiceSettings(BaseSettings):
         / "players/dashjs/node_modules/dashjs/dist/modern/umd/dash.all.min.js",
         description="dash.js for the demo page (`npm install` in players/dashjs)",
     )
+    uplot_dir: Path = Field(
+        Path(__file__).resolve().parents[1] / "players/dashjs/node_modules/uplot/dist",
+        description="uPlot (the demo page's charts; `npm install` in players/dashjs)",
+    )
 
     @field_validator("store")
     @classmethod

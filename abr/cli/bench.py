@@ -61,39 +61,89 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     from abr.bench.report import plot_cdf, plot_timeline, summarize_runs, write_results
     from abr.bench.run import run_policy
+    from abr.media.ladders import load_bench_video
     from abr.media.traces import load_traces
-    from abr.media.video import load_video
     from abr.policies.registry import make_policy
 
-    video = load_video(args.video)
+    if args.video and args.videos:
+        raise ValueError("give --video or --videos, not both")
+    sources_of_videos = args.videos or [args.video]
+    videos = {_video_label(source): load_bench_video(source) for source in sources_of_videos}
     names = [n.strip() for n in args.policies.split(",") if n.strip()]
     sources = args.traces or default_traces("test")
     out = Path(args.out)
+    matrix = len(videos) > 1 or bool(args.videos)
     results: dict[str, dict[str, dict[str, float | None]]] = {}
+    cells: dict[str, dict[str, dict[str, dict[str, float | None]]]] = {}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("benchmark", total=len(sources) * len(names))
+        task = progress.add_task("benchmark", total=len(sources) * len(names) * len(videos))
         for source in sources:
-            set_name = trace_set_name(source)
             traces = load_traces([source])
-            runs: dict[str, PolicyRun] = {}
-            for name in names:
-                progress.update(task, description=f"{set_name}: {name}")
-                runs[name] = run_policy(make_policy(name, args.qoe), traces, video, args.qoe)
-                progress.advance(task)
-            summary = summarize_runs(runs)
-            results[set_name] = summary
-            write_results(out, set_name, runs, summary)
-            plot_cdf(out / f"{set_name}_qoe_cdf.png", f"{set_name}: QoE_{args.qoe} per trace", runs)
-            index = _timeline_index(runs, args.timeline_trace)
-            plot_timeline(
-                out / f"{set_name}_timeline.png", runs, index, video.bitrates_kbps, video.chunk_s
-            )
-            Console(width=140).print(
-                summary_table(f"{set_name} ({len(traces)} traces, QoE {args.qoe})", summary)
-            )
+            for video_label, video in videos.items():
+                set_name = trace_set_name(source)
+                cell_name = f"{set_name}@{video_label}" if matrix else set_name
+                runs: dict[str, PolicyRun] = {}
+                for name in names:
+                    progress.update(task, description=f"{cell_name}: {name}")
+                    runs[name] = run_policy(make_policy(name, args.qoe), traces, video, args.qoe)
+                    progress.advance(task)
+                summary = summarize_runs(runs)
+                results[cell_name] = summary
+                cells.setdefault(set_name, {})[video_label] = summary
+                write_results(out, cell_name, runs, summary)
+                plot_cdf(
+                    out / f"{cell_name}_qoe_cdf.png", f"{cell_name}: QoE_{args.qoe} per trace", runs
+                )
+                index = _timeline_index(runs, args.timeline_trace)
+                plot_timeline(
+                    out / f"{cell_name}_timeline.png",
+                    runs,
+                    index,
+                    video.bitrates_kbps,
+                    video.chunk_s,
+                )
+                Console(width=140).print(
+                    summary_table(f"{cell_name} ({len(traces)} traces, QoE {args.qoe})", summary)
+                )
+    gains = gains_over_mpc(cells) if matrix and "mpc" in names else {}
+    for policy, by_set in gains.items():
+        Console(width=140).print(_gain_table(policy, by_set, list(videos)))
     console.print(f"results and plots in {out}/")
     if args.json:
-        print_json_last(next(iter(results.values())) if len(results) == 1 else results)
+        if matrix:
+            print_json_last({"cells": cells, "gain_over_mpc": gains})
+        else:
+            print_json_last(next(iter(results.values())) if len(results) == 1 else results)
+
+
+def _video_label(source: str | None) -> str:
+    return "default" if source is None else Path(source).stem or str(source)
+
+
+def gains_over_mpc(
+    cells: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float | None]]]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """policy -> trace set -> video -> its mean QoE minus RobustMPC's in that cell."""
+    gains: dict[str, dict[str, dict[str, float]]] = {}
+    for set_name, by_video in cells.items():
+        for video_label, summary in by_video.items():
+            mpc = summary["mpc"]["mean_qoe"]
+            for policy, metrics in summary.items():
+                if policy == "mpc" or mpc is None or metrics["mean_qoe"] is None:
+                    continue
+                cell = gains.setdefault(policy, {}).setdefault(set_name, {})
+                cell[video_label] = float(metrics["mean_qoe"]) - float(mpc)
+    return gains
+
+
+def _gain_table(policy: str, by_set: Mapping[str, Mapping[str, float]], videos: list[str]) -> Table:
+    table = Table(title=f"{policy}: mean QoE minus RobustMPC's (trace set x video)")
+    table.add_column("trace set")
+    for video in videos:
+        table.add_column(video, justify="right")
+    for set_name, by_video in by_set.items():
+        table.add_row(set_name, *(f"{by_video[video]:+.3f}" for video in videos))
+    return table
 
 
 def _timeline_index(runs: Mapping[str, PolicyRun], wanted: str | None) -> int:
@@ -135,6 +185,12 @@ def cmd_bench_policy(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = command(sub, "bench", "replay trace sets through policies: QoE tables, CSV/JSON, plots")
     trace_and_video_options(bench, "trace folders, one table each (default: traces/default/test)")
+    bench.add_argument(
+        "--videos",
+        nargs="+",
+        help="a matrix: every trace set with every video (a folder, a JSON, or a benchmark "
+        "ladder: hls10, low4, uhd); a table per pair and each policy's gains over RobustMPC",
+    )
     bench.add_argument("--policies", default="bb,rb,bola,mpc,dynamic", help=POLICY_HELP)
     bench.add_argument("--qoe", choices=QOE_NAMES, default="lin")
     bench.add_argument("--out", default="out/bench", help="folder for CSV, JSON and PNG results")

@@ -53,6 +53,15 @@ def shaped_cdn(content: Path, trace: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+# what the demo page's charts show: title, the axes' labels, points, and the rungs on the y axis
+CHARTS_SCRIPT = """Object.fromEntries(Object.entries(window.abrCharts).map(([id, c]) => [id, {
+  title: c.root.querySelector(".u-title").textContent,
+  axes: c.axes.map((axis) => axis.label),
+  points: c.data[0].length,
+  ladder: c.ladder,
+}]))"""
+
+
 def play_demo(
     browser: Any,
     page_url: str,
@@ -60,7 +69,8 @@ def play_demo(
     speed: float = 1.0,
     screenshot: Path | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Open the demo page and play to the end; returns the rule's log and the console lines."""
+    """Open the demo page and play to the end; returns the rule's log (with the ladder and what
+    the charts show) and the console lines."""
     page = browser.new_page(viewport={"width": 1100, "height": 1000})
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -70,8 +80,9 @@ def play_demo(
     page.wait_for_function("window.abrEnded === true", timeout=timeout_s * 1000)
     log: dict[str, Any] = page.evaluate("window.abrRule.log")
     log["ladder_kbps"] = page.evaluate("window.abrRule.state.ladderKbps")
+    page.wait_for_timeout(700)  # one more redraw of the charts
+    log["charts"] = page.evaluate(CHARTS_SCRIPT)
     if screenshot is not None:
-        page.wait_for_timeout(700)  # one more redraw of the charts
         page.screenshot(path=str(screenshot), full_page=True)
     page.close()
     return log, console

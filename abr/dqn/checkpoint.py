@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from abr.dqn.networks import QNetwork
-from abr.player.observation import ObservationSpec
+from abr.dqn.networks import QNetwork, RungQNetwork, make_network
+from abr.player.observation import AnySpec, spec_from_dict
 
 FORMAT = 1  # the layout of best.pt and checkpoint.pt written by this code
 CHECKPOINT = "checkpoint.pt"
@@ -81,15 +81,17 @@ def load_payload(path: str | Path, device: str | torch.device = "cpu") -> dict[s
 
 def best_payload(
     network: torch.nn.Module,
-    spec: ObservationSpec,
+    spec: AnySpec,
     config: dict[str, Any],
     val_qoe: float,
     env_steps: int,
     ladder_kbps: list[float],
     chunk_s: float,
     train_traces_digest: str,
+    trained_over: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What best.pt holds: the model, how to rebuild and feed it, and where it came from."""
+    """What best.pt holds: the model, how to rebuild and feed it, and where it came from (for a
+    model for any ladder: no ladder, chunk length 0, and the range it was trained over)."""
     return {
         "model": network.state_dict(),
         "spec": spec.to_dict(),
@@ -99,21 +101,24 @@ def best_payload(
         "ladder_kbps": ladder_kbps,
         "chunk_s": chunk_s,
         "train_traces_digest": train_traces_digest,
+        "trained_over": trained_over or {},
     }
 
 
-def load_best_model(path: str | Path, device: str = "cpu") -> tuple[QNetwork, ObservationSpec]:
+def load_best_model(
+    path: str | Path, device: str = "cpu"
+) -> tuple[QNetwork | RungQNetwork, AnySpec]:
     return network_from_payload(load_payload(path, device), device, path)
 
 
 def network_from_payload(
     payload: dict[str, Any], device: str = "cpu", path: str | Path = "best.pt"
-) -> tuple[QNetwork, ObservationSpec]:
+) -> tuple[QNetwork | RungQNetwork, AnySpec]:
     """The Q-network and observation spec of a loaded best.pt."""
     try:
-        spec = ObservationSpec.from_dict(payload["spec"])
+        spec = spec_from_dict(payload["spec"])
         config = payload["config"]
-        network = QNetwork(spec.dim, spec.n_levels, config["hidden"], config["dueling"])
+        network = make_network(spec, config["hidden"], config["dueling"])
         network.load_state_dict(payload["model"])
     except (KeyError, TypeError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0]

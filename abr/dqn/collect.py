@@ -27,9 +27,11 @@ from abr.dqn.config import DqnConfig
 from abr.dqn.nstep import NStepAccumulator, Transitions
 from abr.dqn.teacher import Teacher
 from abr.dqn.torch_nstep import TorchNStep, TorchTransitions
+from abr.dqn.video_mix import VideoMixCollector
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.observation import ObservationSpec, encode
+from abr.player.ladder_observation import LadderSpec
+from abr.player.observation import AnySpec, ObservationSpec, encode
 from abr.player.qoe import Qoe
 from abr.player.torch_observation import TorchEncoder
 from abr.policies.torch_mpc import torch_robust_mpc_from_history
@@ -234,11 +236,14 @@ def pick_collector(
     config: DqnConfig,
     traces: Sequence[Trace],
     video: Video,
-    spec: ObservationSpec,
+    spec: AnySpec,
     qoe: Qoe,
     device: torch.device,
 ) -> Collector:
-    """`collector` "auto": the device collector on a GPU, the host one on a CPU."""
+    """`collector` "auto": the device collector on a GPU, the host one on a CPU; with sampled
+    ladders, the host collector over a new video every episode (abr/dqn/video_mix.py)."""
+    if isinstance(spec, LadderSpec):
+        return VideoMixCollector(config, traces, video, spec, device)
     on_device = config.collector == "device" or (
         config.collector == "auto" and device.type == "cuda"
     )

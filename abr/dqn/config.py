@@ -19,11 +19,13 @@ CURRICULA = ("none", "mpc_gap")  # abr/dqn/curriculum.py
 SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
 COLLECTORS = ("auto", "host", "device")  # abr/dqn/collect.py
+LADDERS = ("one", "sampled")  # abr/dqn/video_mix.py
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {
     "qoe": QOE_NAMES,
     "device": DEVICES,
     "collector": COLLECTORS,
+    "ladders": LADDERS,
     "val_score": tuple(SCORES),
     "curriculum": tuple(CURRICULA),
     "demo_policy": DEMO_POLICIES,
@@ -40,6 +42,14 @@ class DqnConfig:
     video: str | None = None  # None: the embedded default video
     qoe: str = "lin"
     reward_scale: float = 1.0
+    # one: the config's video, and a model for its ladder only (abr-obs-v1); sampled: a new
+    # sampled video every episode, and one model for any ladder of 2..max_rungs rungs
+    # (abr-obs-v2, abr/dqn/video_mix.py), validated on val_ladders sampled ladders
+    ladders: str = "one"
+    max_rungs: int = 12
+    val_ladders: int = 5
+    ladder_keep_traces: float = 0.5  # sampled: the share of episodes over traces as recorded
+    ladder_duration_s: list[float] = field(default_factory=lambda: [120.0, 400.0])  # per video
     # training traces are replayed at every (bandwidth, clock) factor pair (abr/media/augment.py)
     train_mbps_factors: list[float] = field(default_factory=lambda: [1.0])
     train_time_factors: list[float] = field(default_factory=lambda: [1.0])
@@ -191,6 +201,13 @@ def _validate(config: DqnConfig) -> None:
         "teacher_weight_end": config.teacher_weight_end >= 0.0,
         "teacher_weight_decay_env_steps": config.teacher_weight_decay_env_steps >= 0,
         "train_mbps_factors": _all_positive(config.train_mbps_factors),
+        "max_rungs": 2 <= config.max_rungs <= 32,
+        "val_ladders": config.val_ladders >= 1,
+        "ladder_keep_traces": 0.0 <= config.ladder_keep_traces <= 1.0,
+        "ladder_duration_s": len(config.ladder_duration_s) == 2
+        and 0 < config.ladder_duration_s[0] <= config.ladder_duration_s[1],
+        "ladders": config.ladders == "one"
+        or (config.curriculum == "none" and config.collector != "device"),
         "train_time_factors": _all_positive(config.train_time_factors),
     }
     bad = [name for name, ok in checks.items() if not ok]

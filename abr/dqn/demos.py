@@ -22,7 +22,7 @@ import numpy as np
 from abr.dqn.nstep import NStepAccumulator, Transitions
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.observation import ObservationSpec, encode
+from abr.player.observation import AnySpec, encode
 from abr.player.qoe import Qoe
 from abr.policies.base import Policy
 from abr.sim.config import SimConfig
@@ -35,7 +35,7 @@ def collect_demonstrations(
     policy: Policy,
     traces: Sequence[Trace],
     video: Video,
-    spec: ObservationSpec,
+    spec: AnySpec,
     qoe: Qoe,
     *,
     env_steps: int,

@@ -20,7 +20,7 @@ from abr.dqn.checkpoint import BEST, load_payload, network_from_payload
 from abr.dqn.networks import QEnsemble
 from abr.media.traces import load_traces, traces_digest
 from abr.media.video import load_video
-from abr.player.observation import ObservationSpec
+from abr.player.observation import AnySpec
 from abr.policies.model_meta import METADATA_KEY, ModelError, ModelMetadata
 
 OPSET = 18
@@ -85,7 +85,7 @@ def _ensemble_metadata(members: list[tuple[Path, ModelMetadata]]) -> ModelMetada
     length, QoE); the members listed; env steps summed; no validation QoE of its own."""
     first_checkpoint, first = members[0]
     for checkpoint, member in members[1:]:
-        for name in ("obs_spec", "ladder_kbps", "chunk_s", "qoe"):
+        for name in ("obs_spec", "ladder_kbps", "chunk_s", "qoe", "trained_over"):
             if getattr(member, name) != getattr(first, name):
                 raise ModelError(
                     f"{checkpoint}: its {name} differs from {first_checkpoint}'s; "
@@ -115,7 +115,7 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _metadata(payload: dict, spec: ObservationSpec, checkpoint: Path) -> ModelMetadata:
+def _metadata(payload: dict, spec: AnySpec, checkpoint: Path) -> ModelMetadata:
     config = payload["config"]
     if "ladder_kbps" in payload:
         ladder_kbps, chunk_s = list(payload["ladder_kbps"]), float(payload["chunk_s"])
@@ -136,6 +136,7 @@ def _metadata(payload: dict, spec: ObservationSpec, checkpoint: Path) -> ModelMe
         code_version=abr.__version__,
         created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         train_config=dict(config),
+        trained_over=dict(payload.get("trained_over", {})),
     )
 
 

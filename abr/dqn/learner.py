@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from abr.dqn.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from abr.dqn.config import DqnConfig
-from abr.dqn.networks import QNetwork
 from abr.dqn.targets import (
     advantage_loss,
     large_margin_loss,
@@ -34,7 +33,7 @@ class Learner:
     def __init__(
         self,
         config: DqnConfig,
-        online_network: QNetwork,
+        online_network: torch.nn.Module,
         generator: torch.Generator,
         demo_replay: ReplayBuffer | None = None,
         labels: LabelPool | None = None,

@@ -9,18 +9,24 @@ import torch
 
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.observation import ObservationSpec, encode
+from abr.player.ladder_observation import LadderSpec
+from abr.player.observation import AnySpec, encode
 from abr.player.state import PlayerState
 
 
 class GreedyQPolicy:
     name = "dqn"
 
-    def __init__(self, network: torch.nn.Module, spec: ObservationSpec, device: torch.device):
+    def __init__(self, network: torch.nn.Module, spec: AnySpec, device: torch.device):
         self.network, self.spec, self.device = network, spec, device
 
     def reset(self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None) -> None:
-        if video.n_levels != self.spec.n_levels:
+        if isinstance(self.spec, LadderSpec):
+            if not self.spec.accepts(video.n_levels):
+                raise ValueError(
+                    f"model takes 2 to {self.spec.max_rungs} rungs, video has {video.n_levels}"
+                )
+        elif video.n_levels != self.spec.n_levels:
             raise ValueError(f"model has {self.spec.n_levels} levels, video has {video.n_levels}")
 
     @torch.no_grad()

@@ -44,10 +44,17 @@ def large_margin_loss(q: torch.Tensor, expert_action: torch.Tensor, margin: floa
 def advantage_loss(q: torch.Tensor, teacher_values: torch.Tensor) -> torch.Tensor:
     """Squared error between the network's advantages and the teacher's, [B]: both sides centred
     on their mean over actions, so only how the teacher ranks and spaces the levels is taught,
-    not the scale of its (undiscounted, few-chunk) values."""
-    advantage = q - q.mean(dim=1, keepdim=True)
-    target = teacher_values - teacher_values.mean(dim=1, keepdim=True)
-    return (advantage - target).pow(2).mean(dim=1)
+    not the scale of its (undiscounted, few-chunk) values. A NaN value marks a level the video
+    does not have (a ladder shorter than the network's outputs): left out of both means."""
+    valid = torch.isfinite(teacher_values)
+    count = valid.sum(dim=1, keepdim=True).clamp(min=1)
+
+    def centred(values: torch.Tensor) -> torch.Tensor:
+        values = torch.where(valid, values, 0.0)
+        return values - values.sum(dim=1, keepdim=True) / count
+
+    squared = torch.where(valid, (centred(q) - centred(teacher_values)).pow(2), 0.0)
+    return squared.sum(dim=1) / count.squeeze(1)
 
 
 @torch.no_grad()

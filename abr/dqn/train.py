@@ -43,15 +43,17 @@ from abr.dqn.config import DqnConfig
 from abr.dqn.curriculum import MpcGapCurriculum
 from abr.dqn.demos import collect_demonstrations
 from abr.dqn.learner import Learner
-from abr.dqn.networks import QNetwork
+from abr.dqn.networks import make_network
 from abr.dqn.policy import GreedyQPolicy
 from abr.dqn.targets import linear_schedule
 from abr.dqn.teacher import LabelPool, Teacher, label_weight, make_teacher
 from abr.dqn.validation import Validation
+from abr.dqn.video_mix import ladder_demonstrations, trained_over, validation_cases
 from abr.media.augment import augmented
 from abr.media.traces import Trace, load_traces, traces_digest
 from abr.media.video import Video, load_video
-from abr.player.observation import ObservationSpec
+from abr.player.ladder_observation import LadderSpec
+from abr.player.observation import AnySpec, ObservationSpec
 from abr.player.qoe import Qoe, make_qoe
 from abr.policies.base import Policy
 from abr.policies.model_meta import teacher_name
@@ -140,18 +142,23 @@ def train(
     video: Video = load_video(config.video)
     train_traces, val_sets = split_traces(config)
     train_digest = traces_digest(load_traces(config.traces))
-    spec = ObservationSpec(
-        n_levels=video.n_levels,
-        history_len=config.history_len,
-        robust_window=config.robust_window,
-        throughput_clip=config.throughput_clip,
+    any_ladder = config.ladders == "sampled"
+    spec: AnySpec = (
+        LadderSpec(max_rungs=config.max_rungs, history_len=config.history_len, qoe=config.qoe)
+        if any_ladder
+        else ObservationSpec(
+            n_levels=video.n_levels,
+            history_len=config.history_len,
+            robust_window=config.robust_window,
+            throughput_clip=config.throughput_clip,
+        )
     )
     qoe = make_qoe(config.qoe, video.bitrates_kbps)
     sim_config = SimConfig(history_len=config.history_len)
     collector = pick_collector(config, train_traces, video, spec, qoe, device)
 
     # ---- networks, replay and the learner
-    online_network = QNetwork(spec.dim, video.n_levels, config.hidden, config.dueling).to(device)
+    online_network = make_network(spec, config.hidden, config.dueling).to(device)
     replay: ReplayBuffer = (
         PrioritizedReplayBuffer(
             config.replay_capacity, spec.dim, config.per_alpha, config.per_eps, device
@@ -163,7 +170,7 @@ def train(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, config.teacher_buffer_value)
     labels = (
-        LabelPool(config.teacher_capacity, spec.dim, video.n_levels, device) if teacher else None
+        LabelPool(config.teacher_capacity, spec.dim, spec.n_levels, device) if teacher else None
     )
     learner = Learner(config, online_network, generator, demo_replay, labels)
     greedy = GreedyQPolicy(learner.evaluated_network, spec, device)
@@ -172,7 +179,11 @@ def train(
         if config.curriculum == "mpc_gap"
         else None
     )
-    validation = Validation.build(val_sets, video, config.qoe, config.val_score)
+    validation = (
+        Validation.build(*validation_cases(config, val_sets), config.qoe, config.val_score)
+        if any_ladder
+        else Validation.build(val_sets, video, config.qoe, config.val_score)
+    )
     metrics_path = run_dir / "metrics.csv"
     scalars = SummaryWriter(str(run_dir / "tensorboard"))
 
@@ -253,9 +264,10 @@ def train(
                     config.to_dict(),
                     state.val_qoe,
                     state.env_steps,
-                    video.bitrates_kbps.tolist(),
-                    video.chunk_s,
+                    [] if any_ladder else video.bitrates_kbps.tolist(),
+                    0.0 if any_ladder else video.chunk_s,
                     train_digest,
+                    trained_over(config) if any_ladder else {},
                 )
                 save_atomic(best, run_dir / BEST)
             if state.seconds_to_beat_mpc is None and validation.beats_mpc(state.val_qoe):
@@ -368,27 +380,47 @@ def write_validation_table(
     policies: dict[str, Policy] = {"dqn": GreedyQPolicy(network, spec, device)}
     policies |= {name: make_policy(name, validation.qoe) for name in ("bb", "rb", "bola", "mpc")}
 
-    def table_on(traces: list[Trace]) -> dict[str, dict[str, float | None]]:
+    def table_on(traces: list[Trace], video: Video) -> dict[str, dict[str, float | None]]:
         return summarize_runs(
             {
-                name: run_policy(policy, traces, validation.video, validation.qoe)
+                name: run_policy(policy, traces, video, validation.qoe)
                 for name, policy in policies.items()
             }
         )
 
-    table = table_on(validation.traces)
+    by_set = {
+        name: table_on(traces, validation.videos[name]) for name, traces in validation.sets.items()
+    }
+    # one video: every trace together; several: the mean of each figure over the videos
+    table = (
+        table_on(validation.traces, validation.video)
+        if validation.one_video
+        else _mean_table(list(by_set.values()))
+    )
     (run_dir / "validation_table.json").write_text(json.dumps(table, indent=1) + "\n")
     if len(validation.sets) > 1:
-        by_set = {name: table_on(traces) for name, traces in validation.sets.items()}
         (run_dir / "validation_table_by_set.json").write_text(json.dumps(by_set, indent=1) + "\n")
     return table
+
+
+def _mean_table(
+    tables: list[dict[str, dict[str, float | None]]],
+) -> dict[str, dict[str, float | None]]:
+    def mean(values: list[float | None]) -> float | None:
+        known = [value for value in values if value is not None]
+        return float(np.mean(known)) if known else None
+
+    return {
+        policy: {key: mean([table[policy][key] for table in tables]) for key in figures}
+        for policy, figures in tables[0].items()
+    }
 
 
 def _demonstrations(
     config: DqnConfig,
     traces: list[Trace],
     video: Video,
-    spec: ObservationSpec,
+    spec: AnySpec,
     qoe: Qoe,
     sim_config: SimConfig,
     device: torch.device,
@@ -396,6 +428,11 @@ def _demonstrations(
     """The demonstrator's transitions in a buffer of their own (never overwritten), or None."""
     if config.demo_policy == "none":
         return None
+    if isinstance(spec, LadderSpec):
+        demos = ladder_demonstrations(config, traces, video, spec)
+        buffer = ReplayBuffer(len(demos.action), spec.dim, device)
+        buffer.add(demos)
+        return buffer
     demos = collect_demonstrations(
         make_policy(config.demo_policy, config.qoe),
         traces,

@@ -7,6 +7,10 @@ ways.
   score is the smallest of these gains. It is above 0 only when the policy beats RobustMPC on every
   folder, so the best model is the one that loses least where it does worst, and a mean that one
   high-QoE folder dominates (4G traces score four times a DSL trace) cannot hide a loss elsewhere.
+
+Each set may play its own video (a model for any ladder is validated on several); gains are then
+compared in each video's reward units (`gain_scale`: `Qoe.ladder_scale`), so
+that a 16-Mbps ladder's larger QoE does not decide the worst case alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from abr.bench.run import run_policy
 from abr.dqn.config import SCORES
 from abr.media.traces import Trace
 from abr.media.video import Video
+from abr.player.qoe import make_qoe
 from abr.policies.base import Policy
 from abr.policies.registry import make_policy
 
@@ -26,21 +31,41 @@ from abr.policies.registry import make_policy
 @dataclass(frozen=True)
 class Validation:
     sets: dict[str, list[Trace]]  # folder -> its traces, in the order they are played
-    video: Video
+    videos: dict[str, Video]  # set -> the video it plays
     qoe: str
     score_kind: str
     mpc_qoe: dict[str, float]  # RobustMPC's mean QoE per set
+    gain_scale: dict[str, float]  # set -> reward units per QoE unit of its video
 
     @classmethod
     def build(
-        cls, sets: dict[str, list[Trace]], video: Video, qoe: str, score_kind: str
+        cls,
+        sets: dict[str, list[Trace]],
+        video: Video | dict[str, Video],
+        qoe: str,
+        score_kind: str,
     ) -> Validation:
         if score_kind not in SCORES:
             raise ValueError(f"val_score must be one of {SCORES}, got {score_kind!r}")
         if not sets or any(not traces for traces in sets.values()):
             raise ValueError("validation needs at least one trace in every set")
-        mpc_qoe = _qoe_per_set(make_policy("mpc", qoe), sets, video, qoe)
-        return cls(sets, video, qoe, score_kind, mpc_qoe)
+        videos = video if isinstance(video, dict) else dict.fromkeys(sets, video)
+        mpc_qoe = _qoe_per_set(make_policy("mpc", qoe), sets, videos, qoe)
+        one_video = len({id(v) for v in videos.values()}) == 1
+        gain_scale = {
+            name: 1.0 if one_video else make_qoe(qoe, videos[name].bitrates_kbps).ladder_scale
+            for name in sets
+        }
+        return cls(sets, videos, qoe, score_kind, mpc_qoe, gain_scale)
+
+    @property
+    def video(self) -> Video:
+        """The video every set plays (for validation on one video)."""
+        return next(iter(self.videos.values()))
+
+    @property
+    def one_video(self) -> bool:
+        return len({id(video) for video in self.videos.values()}) == 1
 
     @property
     def traces(self) -> list[Trace]:
@@ -56,7 +81,7 @@ class Validation:
 
     def qoe_per_set(self, policy: Policy) -> dict[str, float]:
         """The policy's mean QoE on each set, from one batched replay of every trace."""
-        return _qoe_per_set(policy, self.sets, self.video, self.qoe)
+        return _qoe_per_set(policy, self.sets, self.videos, self.qoe)
 
     def mean_of(self, qoe_per_set: dict[str, float]) -> float:
         """The mean over all traces, from the per-set means."""
@@ -66,7 +91,9 @@ class Validation:
     def score(self, qoe_per_set: dict[str, float]) -> float:
         if self.score_kind == "mean":
             return self.mean_of(qoe_per_set)
-        return min(qoe_per_set[name] - self.mpc_qoe[name] for name in self.sets)
+        return min(
+            (qoe_per_set[name] - self.mpc_qoe[name]) * self.gain_scale[name] for name in self.sets
+        )
 
 
 def _all_traces(sets: dict[str, list[Trace]]) -> list[Trace]:
@@ -74,9 +101,15 @@ def _all_traces(sets: dict[str, list[Trace]]) -> list[Trace]:
 
 
 def _qoe_per_set(
-    policy: Policy, sets: dict[str, list[Trace]], video: Video, qoe: str
+    policy: Policy, sets: dict[str, list[Trace]], videos: dict[str, Video], qoe: str
 ) -> dict[str, float]:
-    per_trace = run_policy(policy, _all_traces(sets), video, qoe).qoe_per_trace
-    ends = np.cumsum([len(traces) for traces in sets.values()])
-    parts = np.split(per_trace, ends[:-1])
-    return {name: float(part.mean()) for name, part in zip(sets, parts, strict=True)}
+    """One batched replay per video of every trace of the sets that play it."""
+    result: dict[str, float] = {}
+    for video_id in dict.fromkeys(id(video) for video in videos.values()):
+        names = [name for name in sets if id(videos[name]) == video_id]
+        group = {name: sets[name] for name in names}
+        per_trace = run_policy(policy, _all_traces(group), videos[names[0]], qoe).qoe_per_trace
+        ends = np.cumsum([len(traces) for traces in group.values()])
+        parts = np.split(per_trace, ends[:-1])
+        result |= {name: float(part.mean()) for name, part in zip(group, parts, strict=True)}
+    return {name: result[name] for name in sets}

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from abr.player.ladder_observation import LADDER_OBS_VERSION, LadderSpec, encode_ladder
 from abr.player.state import PlayerState
 from abr.player.throughput import harmonic_mean_of, recent_throughputs_kbps
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
@@ -54,7 +55,10 @@ class ObservationSpec:
     def from_dict(cls, data: dict[str, object]) -> ObservationSpec:
         version = data.get("version")
         if version != OBS_VERSION:
-            raise ValueError(f"unsupported observation version {version!r}; this is {OBS_VERSION}")
+            raise ValueError(
+                f"unsupported observation version {version!r}; "
+                f"this is {OBS_VERSION} or {LADDER_OBS_VERSION}"
+            )
         known = {spec_field.name for spec_field in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -62,8 +66,20 @@ class ObservationSpec:
         return cls(**data)  # type: ignore[arg-type]
 
 
-def encode(state: PlayerState, spec: ObservationSpec) -> np.ndarray:
+AnySpec = ObservationSpec | LadderSpec  # v1 (one ladder) or v2 (any ladder)
+
+
+def spec_from_dict(data: dict[str, object]) -> AnySpec:
+    """The spec a model was trained with, by its version."""
+    if data.get("version") == LADDER_OBS_VERSION:
+        return LadderSpec.from_dict(data)
+    return ObservationSpec.from_dict(data)
+
+
+def encode(state: PlayerState, spec: AnySpec) -> np.ndarray:
     """[N, spec.dim] float32."""
+    if isinstance(spec, LadderSpec):
+        return encode_ladder(state, spec)
     if state.n_levels != spec.n_levels:
         raise ValueError(f"state has {state.n_levels} levels, spec expects {spec.n_levels}")
     h = spec.history_len

@@ -26,6 +26,22 @@ class Qoe:
     utility: np.ndarray  # [L] q(R) of each ladder level
     rebuffer_penalty: float  # mu, per second of rebuffering
 
+    @property
+    def penalty_over_top(self) -> float:
+        """The stall penalty over the top rung's utility: how much a second of stalling costs
+        against the best chunk (Pensieve set mu to the top utility: 1 for Envivio with lin and
+        log; 0.27 for a 16-Mbps ladder with lin, 3.1 for a 1.4-Mbps one)."""
+        top = float(self.utility[-1])
+        return self.rebuffer_penalty / top if top > 0 else 1.0
+
+    @property
+    def ladder_scale(self) -> float:
+        """What a model for any ladder multiplies this video's QoE by, in training and in
+        validation: a ladder whose top utility exceeds the stall penalty is brought down to it
+        (every ladder's best chunk then scores at most mu), a lower one kept as it is (scaling
+        it up would multiply its stall penalty too)."""
+        return min(1.0, self.penalty_over_top)
+
     def per_chunk(
         self, levels: np.ndarray, previous_levels: np.ndarray, rebuffer_s: np.ndarray
     ) -> np.ndarray:

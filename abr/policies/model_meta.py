@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from abr.player.observation import ObservationSpec
+from abr.player.ladder_observation import LadderSpec
+from abr.player.observation import AnySpec, spec_from_dict
 
 METADATA_KEY = "abr.model"
 MODEL_FORMAT = "abr-model-v1"
@@ -31,7 +32,7 @@ def teacher_name(train_config: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    obs_spec: ObservationSpec
+    obs_spec: AnySpec  # a v2 spec: any ladder of 2..max_rungs rungs (ladder_kbps is then empty)
     ladder_kbps: list[float]
     chunk_s: float
     qoe: str
@@ -45,6 +46,8 @@ class ModelMetadata:
     # an ensemble (mean Q of several networks): one entry per member (checkpoint, its validation
     # QoE, env steps, seed); empty for a single network
     ensemble_members: list[dict[str, Any]] = field(default_factory=list)
+    # a model for any ladder: the range of videos it was trained over (rungs, kbps, chunk_s)
+    trained_over: dict[str, Any] = field(default_factory=dict)
     format: str = MODEL_FORMAT
 
     @property
@@ -83,19 +86,32 @@ class ModelMetadata:
                 f"{source}: model format {data.get('format')!r}; this code reads {MODEL_FORMAT}"
             )
         try:
-            data["obs_spec"] = ObservationSpec.from_dict(data["obs_spec"])
+            data["obs_spec"] = spec_from_dict(data["obs_spec"])
             metadata = cls(**data)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{source}: metadata {METADATA_KEY!r} is incomplete ({exc})") from None
-        if len(metadata.ladder_kbps) != metadata.obs_spec.n_levels:
+        if not metadata.any_ladder and len(metadata.ladder_kbps) != metadata.obs_spec.n_levels:
             raise ModelError(
                 f"{source}: ladder has {len(metadata.ladder_kbps)} levels, "
                 f"observation spec {metadata.obs_spec.n_levels}"
             )
         return metadata
 
+    @property
+    def any_ladder(self) -> bool:
+        """Whether the model decides for any ladder (the v2 observation), not one."""
+        return isinstance(self.obs_spec, LadderSpec)
+
     def check_video(self, bitrates_kbps: np.ndarray, source: str) -> None:
-        """The model only knows the ladder it was trained on: refuse any other."""
+        """A one-ladder model knows only the ladder it was trained on, and refuses any other; a
+        model for any ladder takes every ladder of 2..max_rungs rungs."""
+        if isinstance(self.obs_spec, LadderSpec):
+            if not self.obs_spec.accepts(len(bitrates_kbps)):
+                raise ModelError(
+                    f"{source}: the video has {len(bitrates_kbps)} rungs; this model decides "
+                    f"for 2 to {self.obs_spec.max_rungs}"
+                )
+            return
         if not self.matches_ladder(bitrates_kbps):
             raise ModelError(
                 f"{source}: model ladder {self.ladder_kbps} kbps does not match the video's "

@@ -105,6 +105,16 @@ class BatchSimulator:
         self._sizes_bytes = np.ascontiguousarray(video.sizes_bytes)
         self.reset()
 
+    def set_video(self, video: Video) -> None:
+        """Play `video` from now on; every session must be at its start (just reset)."""
+        if np.any(self.chunk != 0):
+            raise RuntimeError("the video can change only when every session is at its start")
+        if not 0 <= self.config.default_level < video.n_levels:
+            raise ValueError(f"default_level {self.config.default_level} is not a ladder level")
+        self.video = video
+        self._sizes_bytes = np.ascontiguousarray(video.sizes_bytes)
+        self.last_level = np.full(self.n_sessions, self.config.default_level, dtype=np.int64)
+
     # ---------------------------------------------------------------- reset
     def reset(
         self, mask: np.ndarray | None = None, trace_indices: np.ndarray | None = None

@@ -27,7 +27,22 @@ async def demo_rule() -> FileResponse:
 
 @router.get("/demo/dash.all.min.js", response_model=None)
 async def demo_dashjs(service: ServiceDep) -> Response:
-    path = service.settings.dashjs_path
+    return _installed("dashjs_path", service.settings.dashjs_path, "text/javascript")
+
+
+@router.get("/demo/uPlot.iife.min.js", response_model=None)
+async def demo_uplot(service: ServiceDep) -> Response:
+    path = service.settings.uplot_dir / "uPlot.iife.min.js"
+    return _installed("uplot_dir", path, "text/javascript")
+
+
+@router.get("/demo/uPlot.min.css", response_model=None)
+async def demo_uplot_css(service: ServiceDep) -> Response:
+    return _installed("uplot_dir", service.settings.uplot_dir / "uPlot.min.css", "text/css")
+
+
+def _installed(setting: str, path: Path, media_type: str) -> FileResponse:
+    """A file the demo page loads from npm's install, or a 404 that says how to get it."""
     if not path.is_file():
-        raise Missing("dashjs_path", f"{path} is missing (npm install in players/dashjs)")
-    return FileResponse(path, media_type="text/javascript")
+        raise Missing(setting, f"{path} is missing (npm install in players/dashjs)")
+    return FileResponse(path, media_type=media_type)

@@ -86,6 +86,39 @@ def test_steady_fast_link_reaches_the_top_rung_without_stalling(
     summary = log["summary"]
     assert summary["chunks"] == N_CHUNKS and summary["fallbacks"] == 0
     assert summary["mean_qoe"] == pytest.approx(page_qoe(log), abs=1e-9)
+    check_the_charts(log, LADDER_KBPS)
+
+
+def check_the_charts(log, ladder_kbps) -> None:
+    """Three charts with titled axes in units, every chunk plotted, and the manifest's rungs as
+    the bitrate chart's y ticks."""
+    charts = log["charts"]
+    assert set(charts) == {"bitrate", "buffer", "throughput"}
+    assert charts["bitrate"]["ladder"] == ladder_kbps
+    assert [charts[c]["axes"] for c in ("bitrate", "buffer", "throughput")] == [
+        ["chunk", "kbps"],
+        ["chunk", "s"],
+        ["chunk", "kbps"],
+    ]
+    assert all(chart["points"] == N_CHUNKS for chart in charts.values())
+    assert "kbps" in charts["bitrate"]["title"] and "(s)" in charts["buffer"]["title"]
+
+
+def test_another_ladder_s_manifest_plays_with_its_own_rungs(browser, tmp_path, service):
+    """Four rungs of 2-s chunks: the rule sends the manifest's ladder, the service decides for
+    it, and the charts show its rungs."""
+    ladder = [200, 400, 800, 1400]
+    content = tmp_path / "low4"
+    make_dash_content(content, duration_s=2.0 * N_CHUNKS, chunk_s=2.0, ladder_kbps=ladder)
+    trace = tmp_path / "steady_3mbps.txt"
+    trace.write_text("".join(f"{t} 3\n" for t in range(0, 400, 10)))
+    with shaped_cdn(content, trace) as cdn:
+        log, _ = play_demo(browser, f"{service}/demo?mpd={cdn}/s/low4/manifest.mpd&policy=mpc")
+    assert not log["errors"], log["errors"]
+    assert log["ladder_kbps"] == ladder
+    check_every_chunk_followed_the_service(log)
+    assert max(f["level"] for f in log["fetched"]) == len(ladder) - 1
+    check_the_charts(log, ladder)
 
 
 def test_a_real_trace_every_level_is_the_services_and_qoe_agrees(browser, content, service):

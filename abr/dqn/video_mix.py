@@ -1,0 +1,243 @@
+"""Training one model for every ladder (`ladders = "sampled"`): every episode the sessions play
+a new video — a sampled ladder, chunk length and VBR encode, or one of a small library of
+published ladders and the config's own video — over the training traces, as recorded or with
+their bandwidth scaled into the ladder's range; validation plays a fixed set of sampled ladders
+that training never draws.
+
+All sessions of a batch play one video: they start together and a video has one length, so
+they finish together, and the next episode's video is drawn then. A bandwidth factor f is
+simulated as the video with its sizes divided by f over the traces as recorded (exact:
+abr/media/ladders.py), and the player is shown the true sizes and throughputs. Rewards and the
+teacher's values are scaled per video by `Qoe.ladder_scale` (1 for Envivio with `lin` and
+`log`; a ladder whose top utility exceeds the stall penalty brought down to it), so that
+Q-values stay in one range whatever the ladder; the ratio of stall penalty to top utility is an
+input of the observation, so nothing is hidden from the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from abr.dqn.checkpoint import as_numpy, as_tensors
+from abr.dqn.config import DqnConfig
+from abr.dqn.demos import DEMO_SEED_OFFSET, collect_demonstrations
+from abr.dqn.nstep import NStepAccumulator, Transitions
+from abr.dqn.teacher import MpcTeacher, OracleTeacher, Teacher
+from abr.media.augment import rescaled
+from abr.media.ladders import (
+    LadderSampler,
+    match_factor,
+    median_rate_kbps,
+    published_ladders,
+    scaled_for_simulation,
+)
+from abr.media.traces import Trace
+from abr.media.video import Video, video_from_json
+from abr.player.ladder_observation import LadderSpec, encode_ladder
+from abr.player.qoe import make_qoe
+from abr.policies.registry import make_policy
+from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
+
+VALIDATION_LADDERS_SEED = 1_000_003  # one validation set for every run, whatever its seed
+TRAINED_RUNGS = (2, 12)
+
+
+def teacher_horizon(horizon: int, n_levels: int) -> int:
+    """The oracle's horizon for a ladder of `n_levels` rungs: `horizon` chunks when the plans
+    (n_levels ** chunks) cost at most twice what they cost on six rungs, fewer when they would
+    cost more (12 rungs at 4 chunks would cost 16x), and at least 2."""
+    budget = 2 * 6**horizon
+    chunks = horizon
+    while chunks > 2 and n_levels**chunks > budget:
+        chunks -= 1
+    return chunks
+
+
+def ladder_sampler(config: DqnConfig, library: Sequence[Video] = ()) -> LadderSampler:
+    low_s, high_s = config.ladder_duration_s
+    return LadderSampler(
+        max_rungs=config.max_rungs, duration_s=(low_s, high_s), library=tuple(library)
+    )
+
+
+def trained_over(config: DqnConfig) -> dict[str, Any]:
+    """What a model for any ladder was trained over, for its metadata and `/v1/model`."""
+    sampler = ladder_sampler(config)
+    return {
+        "rungs": [sampler.min_rungs, sampler.max_rungs],
+        "lowest_kbps": list(sampler.lowest_kbps),
+        "highest_kbps_max": sampler.max_top_kbps,
+        "chunk_s": list(sampler.chunk_s),
+        "library": [video.name for video in published_ladders()] + ["the config's video"],
+        "traces_as_recorded": config.ladder_keep_traces,
+    }
+
+
+def validation_cases(
+    config: DqnConfig, val_sets: dict[str, list[Trace]]
+) -> tuple[dict[str, list[Trace]], dict[str, Video]]:
+    """`val_ladders` sampled videos, each over every validation trace (as recorded, or scaled
+    into its range, as in training): sets named after the video and factor, and their videos."""
+    rng = np.random.default_rng(VALIDATION_LADDERS_SEED)
+    sampler = replace(ladder_sampler(config), library_probability=0.0)
+    traces = [trace for folder in val_sets.values() for trace in folder]
+    median_kbps = median_rate_kbps(traces)
+    sets: dict[str, list[Trace]] = {}
+    videos: dict[str, Video] = {}
+    for index in range(config.val_ladders):
+        video = sampler.sample(rng)
+        factor = match_factor(rng, video, median_kbps, config.ladder_keep_traces)
+        name = f"{index}:{video.name}@bw{factor:.3g}"
+        sets[name] = [rescaled(trace, mbps_factor=factor) for trace in traces]
+        videos[name] = replace(video, name=name)
+    return sets, videos
+
+
+def ladder_demonstrations(
+    config: DqnConfig, traces: Sequence[Trace], video: Video, spec: LadderSpec
+) -> Transitions:
+    """DQfD's demonstrations over sampled videos: the demonstrator plays one round of a new
+    video (drawn as training draws them) over 256 of the training traces, scaled as training
+    scales them, until `demo_env_steps` chunks are collected; rewards scaled per video."""
+    rng = np.random.default_rng(config.seed + DEMO_SEED_OFFSET)
+    sampler = ladder_sampler(config, (video, *published_ladders(config.seed)))
+    median_kbps = median_rate_kbps(traces)
+    sim_config = SimConfig(history_len=config.history_len)
+    parts: list[Transitions] = []
+    collected = 0
+    while collected < config.demo_env_steps:
+        sample = sampler.sample(rng)
+        factor = match_factor(rng, sample, median_kbps, config.ladder_keep_traces)
+        chosen = rng.choice(len(traces), size=min(256, len(traces)), replace=False)
+        qoe = make_qoe(config.qoe, sample.bitrates_kbps)
+        part = collect_demonstrations(
+            make_policy(config.demo_policy, config.qoe),
+            [rescaled(traces[i], mbps_factor=factor) for i in chosen],
+            sample,
+            spec,
+            qoe,
+            env_steps=1,  # one round of the video
+            n_sessions=config.n_sessions,
+            n_step=config.n_step,
+            gamma=config.gamma,
+            reward_scale=qoe.ladder_scale * config.reward_scale,
+            sim_config=sim_config,
+            seed=int(rng.integers(2**31)),
+        )
+        parts.append(part)
+        collected += len(part.action)
+    return Transitions(*(np.concatenate(field) for field in zip(*parts, strict=True)))
+
+
+class VideoMixCollector:
+    """The host collector (abr/dqn/collect.py) over a new sampled video every episode."""
+
+    name = "host, sampled ladders"
+
+    def __init__(
+        self,
+        config: DqnConfig,
+        traces: Sequence[Trace],
+        video: Video,
+        spec: LadderSpec,
+        device: torch.device,
+    ) -> None:
+        self.config, self.spec, self.device = config, spec, device
+        self.rng = np.random.default_rng(config.seed + 1)
+        self.sampler = ladder_sampler(config, (video, *published_ladders(config.seed)))
+        self.median_kbps = median_rate_kbps(traces)
+        self.video, self.factor = video, 1.0
+        sim_config = SimConfig(history_len=config.history_len)
+        self.sim = BatchSimulator(
+            traces, video, config.n_sessions, "train", sim_config, config.seed
+        )
+        self.name = f"host ({self.sim.backend}), sampled ladders"
+        self.nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
+        self._play(self.sampler.sample(self.rng))
+        self.obs = self._encode()
+
+    def _play(self, video: Video, factor: float | None = None) -> None:
+        """From now on (every session at its start) the sessions play `video`."""
+        if factor is None:
+            factor = match_factor(self.rng, video, self.median_kbps, self.config.ladder_keep_traces)
+        self.video, self.factor = video, factor
+        self.qoe = make_qoe(self.config.qoe, video.bitrates_kbps)
+        self.scale = self.qoe.ladder_scale * self.config.reward_scale
+        self.sim.set_video(scaled_for_simulation(video, factor))
+
+    def _encode(self) -> np.ndarray:
+        """What the players see: the true sizes and throughputs of the scaled traces."""
+        state = self.sim.player_state()
+        state = replace(
+            state,
+            throughput_kbps=state.throughput_kbps * self.factor,
+            next_sizes_bytes=state.next_sizes_bytes * self.factor,
+        )
+        return encode_ladder(state, self.spec)
+
+    def observation(self) -> torch.Tensor:
+        return torch.as_tensor(self.obs, device=self.device)
+
+    def act(self, network: torch.nn.Module, epsilon: float) -> np.ndarray:
+        n = self.config.n_sessions
+        with torch.no_grad():
+            greedy = network(self.observation()).argmax(dim=1).cpu().numpy()
+        explore = self.rng.random(n) < epsilon
+        return np.where(explore, self.rng.integers(0, self.video.n_levels, n), greedy)
+
+    def teach(self, teacher: Teacher, values: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The config's teacher for this video's QoE; its values scaled as the rewards are, and
+        NaN for the rungs the video does not have."""
+        config = self.config
+        if isinstance(teacher, OracleTeacher):
+            horizon = teacher_horizon(config.teacher_horizon, self.video.n_levels)
+            own = OracleTeacher(self.qoe, horizon, config.teacher_buffer_value)
+            taught = own.values(self.sim) * self.scale  # [N, L]
+            padded = np.full((config.n_sessions, self.spec.max_rungs), np.nan)
+            padded[:, : self.video.n_levels] = taught
+            return np.argmax(taught, axis=1), padded if values else None
+        return MpcTeacher(self.qoe).label(self.sim), None
+
+    def step(self, action: np.ndarray | torch.Tensor) -> Transitions:
+        action = np.asarray(action)
+        sim = self.sim
+        previous_level = sim.last_level.copy()
+        result = sim.step(action)
+        reward = self.qoe.per_chunk(action, previous_level, result.rebuffer_s) * self.scale
+        next_obs = self._encode()
+        transitions = self.nstep.push(self.obs, action, reward, next_obs, result.done)
+        if result.done.any():
+            if not result.done.all():
+                raise RuntimeError("the sessions of one video must finish together")
+            sim.reset()
+            self._play(self.sampler.sample(self.rng))
+            next_obs = self._encode()
+        self.obs = next_obs
+        return transitions
+
+    def set_trace_weights(self, weights: np.ndarray | None) -> None:
+        raise ValueError("sampled ladders draw traces uniformly: curriculum = none")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nstep": as_tensors(self.nstep.state_dict()),
+            "sim": as_tensors(self.sim.state_dict()),
+            "rng": self.rng.bit_generator.state,
+            "obs": torch.from_numpy(self.obs),
+            "video": self.video.to_json() | {"sizes_bytes": self.video.sizes_bytes.tolist()},
+            "video_factor": self.factor,
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.nstep.load_state_dict(as_numpy(saved["nstep"]))
+        self.sim.chunk[:] = 0  # the video is set as at an episode's start, then the state put back
+        self._play(video_from_json(saved["video"], "checkpoint"), float(saved["video_factor"]))
+        self.sim.load_state_dict(as_numpy(saved["sim"]))
+        self.rng.bit_generator.state = saved["rng"]
+        self.obs = saved["obs"].cpu().numpy()

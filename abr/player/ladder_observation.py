@@ -1,0 +1,174 @@
+"""The ladder-agnostic encoding (`abr-obs-v2`): one observation for any ladder of 2 to
+`max_rungs` rungs, any chunk length and any VBR size table, so that one model decides for every
+video.
+
+Every rung is described by the same features, read by one network shared across rungs
+(`RungQNetwork`), so the number of rungs is free; the rungs are padded to `max_rungs` and a
+mask says which exist, so the observation stays one flat float32 vector (the replay, the ONNX
+graph and the runtime keep one input). Every quantity is a ratio or a log-ratio — bitrates
+against the ladder's top and against the measured throughput, times against the chunk length —
+so a 4K ladder over 5G and a 200-kbps rung over 3G land in the same ranges.
+
+Layout, for H = history_len and R = max_rungs:
+    session (SESSION_FEATURES + 2 H):
+        buffer_s / 10; buffer in chunks / 5 (every time in chunks clipped at +-10)
+        chunk_s / 10
+        chunks left / chunks in the video; seconds left / 100
+        log2(the QoE's stall penalty over its top rung's utility)
+        log2(harmonic mean of the last 5 throughputs / top bitrate) (clipped), and of the
+        smallest of them; the history's fill (count / H); log2(last rung / top); rungs / R
+        per past chunk: log2(throughput / harmonic mean), download_s / chunk_s (0 = none)
+    per rung (RUNG_FEATURES each, R of them; zeros where padded):
+        log2(bitrate / top); log2(bitrate / harmonic mean) (clipped)
+        utility / top utility; (utility - last rung's utility) / top utility
+        next chunk size / the rung's nominal size (VBR)
+        predicted download time of the next chunk / chunk_s at the harmonic mean, and at the
+        smallest recent throughput (log2, clipped); buffer left after it / chunk_s at each
+        (clipped); 1 for the last rung fetched
+    mask (R): 1 for a rung the video has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from abr.player.qoe import make_qoe
+from abr.player.state import PlayerState
+from abr.player.throughput import recent_throughputs_kbps
+from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+
+LADDER_OBS_VERSION = "abr-obs-v2"
+SESSION_FEATURES = 11
+RUNG_FEATURES = 10
+ROBUST_WINDOW = 5  # chunks in the throughput estimates (RobustMPC's harmonic mean)
+LOG2_CLIP = 8.0  # log2 ratios beyond 256x carry no decision
+BUFFER_CLIP_CHUNKS = 10.0  # times in chunks
+
+
+@dataclass(frozen=True)
+class LadderSpec:
+    max_rungs: int = 12
+    history_len: int = 8
+    qoe: str = "lin"  # whose utilities and stall penalty the rung features describe
+    version: str = LADDER_OBS_VERSION
+
+    @property
+    def n_levels(self) -> int:
+        """The network's outputs: one per possible rung (those past the ladder masked)."""
+        return self.max_rungs
+
+    @property
+    def session_dim(self) -> int:
+        return SESSION_FEATURES + 2 * self.history_len
+
+    @property
+    def dim(self) -> int:
+        return self.session_dim + (RUNG_FEATURES + 1) * self.max_rungs
+
+    def accepts(self, n_levels: int) -> bool:
+        return 2 <= n_levels <= self.max_rungs
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> LadderSpec:
+        if data.get("version") != LADDER_OBS_VERSION:
+            raise ValueError(f"not a {LADDER_OBS_VERSION} spec: {data.get('version')!r}")
+        known = {spec_field.name for spec_field in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown observation spec fields: {sorted(unknown)}")
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def _log2_ratio(numerator: np.ndarray, denominator: np.ndarray | float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log2(np.maximum(numerator, 1e-9) / np.maximum(denominator, 1e-9))
+    return np.clip(ratio, -LOG2_CLIP, LOG2_CLIP)
+
+
+def _chunks_clipped(chunks: np.ndarray) -> np.ndarray:
+    """A time in chunks, clipped: beyond 10 chunks ahead or behind every decision is the same."""
+    return np.clip(chunks, -BUFFER_CLIP_CHUNKS, BUFFER_CLIP_CHUNKS)
+
+
+def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
+    """[N, spec.dim] float32, for a ladder of 2..max_rungs rungs."""
+    n_levels, h = state.n_levels, spec.history_len
+    if not spec.accepts(n_levels):
+        raise ValueError(f"the ladder has {n_levels} rungs; this model takes 2 to {spec.max_rungs}")
+    if state.throughput_kbps.shape[1] < h:
+        raise ValueError(
+            f"state keeps {state.throughput_kbps.shape[1]} history entries, spec needs {h}"
+        )
+    ladder_kbps = state.bitrates_kbps.astype(np.float64)
+    top_kbps, chunk_s = float(ladder_kbps[-1]), float(state.chunk_s)
+    qoe = make_qoe(spec.qoe, ladder_kbps)
+    top_utility = float(qoe.utility[-1]) if qoe.utility[-1] > 0 else 1.0
+    recent, exists = recent_throughputs_kbps(state, ROBUST_WINDOW)
+    has_history = exists.any(axis=1)
+    with np.errstate(over="ignore", divide="ignore"):
+        inverse = np.where(exists, 1.0 / np.where(exists, np.maximum(recent, 1e-9), 1.0), 0.0)
+    # before any chunk: as if the lowest rung had been fetched in exactly its duration
+    lowest_kbps = ladder_kbps[0]
+    harmonic_kbps = np.where(
+        has_history, exists.sum(axis=1) / np.maximum(inverse.sum(axis=1), 1e-12), lowest_kbps
+    )
+    smallest_kbps = np.where(has_history, np.where(exists, recent, np.inf).min(axis=1), lowest_kbps)
+
+    history_kbps = state.throughput_kbps[:, -h:]
+    history_exists = np.arange(h)[None, :] >= h - np.minimum(state.history_count, h)[:, None]
+    session = np.concatenate(
+        [
+            np.stack(
+                [
+                    state.buffer_s / 10.0,
+                    _chunks_clipped(state.buffer_s / chunk_s) / 5.0,
+                    np.full(state.n_sessions, chunk_s / 10.0),
+                    state.chunks_left / state.n_chunks,
+                    state.chunks_left * chunk_s / 100.0,
+                    np.full(state.n_sessions, np.log2(qoe.penalty_over_top)),
+                    _log2_ratio(harmonic_kbps, top_kbps),
+                    _log2_ratio(smallest_kbps, top_kbps),
+                    np.minimum(state.history_count, h) / h,
+                    _log2_ratio(ladder_kbps[state.last_level], top_kbps),
+                    np.full(state.n_sessions, n_levels / spec.max_rungs),
+                ],
+                axis=1,
+            ),
+            np.where(history_exists, _log2_ratio(history_kbps, harmonic_kbps[:, None]), 0.0),
+            np.where(history_exists, _chunks_clipped(state.download_s[:, -h:] / chunk_s), 0.0),
+        ],
+        axis=1,
+    )
+
+    sizes_bits = state.next_sizes_bytes * BITS_PER_BYTE  # [N, L]
+    nominal_bits = ladder_kbps * BITS_PER_KBIT * chunk_s  # [L]
+    fetch_at_mean_s = sizes_bits / (harmonic_kbps[:, None] * BITS_PER_KBIT)
+    fetch_at_worst_s = sizes_bits / (np.maximum(smallest_kbps, 1e-9)[:, None] * BITS_PER_KBIT)
+    buffer_s = state.buffer_s[:, None]
+    last_utility = qoe.utility[state.last_level][:, None]
+    rungs = np.stack(
+        [
+            np.broadcast_to(_log2_ratio(ladder_kbps, top_kbps), sizes_bits.shape),
+            _log2_ratio(ladder_kbps[None, :], harmonic_kbps[:, None]),
+            np.broadcast_to(qoe.utility / top_utility, sizes_bits.shape),
+            (qoe.utility[None, :] - last_utility) / top_utility,
+            sizes_bits / nominal_bits[None, :],
+            _log2_ratio(fetch_at_mean_s, chunk_s),
+            _log2_ratio(fetch_at_worst_s, chunk_s),
+            _chunks_clipped((buffer_s - fetch_at_mean_s) / chunk_s),
+            _chunks_clipped((buffer_s - fetch_at_worst_s) / chunk_s),
+            np.arange(n_levels)[None, :] == state.last_level[:, None],
+        ],
+        axis=2,
+    )  # [N, L, RUNG_FEATURES]
+    padded = np.zeros((state.n_sessions, spec.max_rungs, RUNG_FEATURES))
+    padded[:, :n_levels] = rungs
+    mask = np.zeros((state.n_sessions, spec.max_rungs))
+    mask[:, :n_levels] = 1.0
+    flat = [session, padded.reshape(state.n_sessions, -1), mask]
+    return np.concatenate(flat, axis=1).astype(np.float32)

@@ -1,0 +1,115 @@
+"""Training one model for any ladder: a new sampled video every episode, scaled rewards and
+teacher values, a fixed validation set of ladders, exact resumption, and a model whose ONNX
+export decides for ladders it never saw."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from abr.dqn.checkpoint import load_best_model  # noqa: E402
+from abr.dqn.config import load_config  # noqa: E402
+from abr.dqn.export import export_onnx  # noqa: E402
+from abr.dqn.policy import GreedyQPolicy  # noqa: E402
+from abr.dqn.teacher import OracleTeacher  # noqa: E402
+from abr.dqn.train import split_traces, train  # noqa: E402
+from abr.dqn.video_mix import VideoMixCollector, teacher_horizon, validation_cases  # noqa: E402
+from abr.media.ladders import LadderSampler  # noqa: E402
+from abr.media.video import load_video  # noqa: E402
+from abr.player.ladder_observation import LadderSpec  # noqa: E402
+from abr.player.qoe import make_qoe  # noqa: E402
+from abr.policies.onnx import OnnxModel  # noqa: E402
+from abr.sim.simulator import BatchSimulator  # noqa: E402
+from tests.dqn.test_train import SMALL, check_resume_is_exact  # noqa: E402
+
+ANY_LADDER = {
+    **SMALL,
+    "ladders": "sampled",
+    "val_ladders": 2,
+    "ladder_duration_s": [20.0, 60.0],
+    "teacher": "oracle",
+    "teacher_horizon": 2,
+    "teacher_loss": "advantage",
+    "teacher_weight_start": 0.01,
+    "teacher_weight_end": 0.01,
+}
+
+
+def collector(**changes) -> VideoMixCollector:
+    config = load_config(None, **{**ANY_LADDER, **changes})
+    traces, _ = split_traces(config)
+    spec = LadderSpec(history_len=config.history_len)
+    return VideoMixCollector(config, traces, load_video(None), spec, torch.device("cpu"))
+
+
+def test_every_episode_plays_a_new_video_with_scaled_rewards():
+    mix = collector(n_step=1)  # one-step returns: each is the step's own reward
+    steps, step = [], mix.sim.step
+    mix.sim.step = lambda levels: steps.append(step(levels)) or steps[-1]
+    seen, rng = [], np.random.default_rng(0)
+    for _ in range(200):
+        video = mix.video
+        seen.append(video.name)
+        qoe = make_qoe("lin", video.bitrates_kbps)
+        previous = mix.sim.last_level.copy()
+        action = rng.integers(0, video.n_levels, 16)
+        transitions = mix.step(action)
+        want = qoe.per_chunk(action, previous, steps[-1].rebuffer_s) * qoe.ladder_scale
+        np.testing.assert_allclose(transitions.returns, want, rtol=1e-5, atol=1e-6)
+        assert 0.0 < qoe.ladder_scale <= 1.0
+    assert len(set(seen)) >= 4
+    assert mix.sim.video.sizes_bytes[0, 0] == pytest.approx(
+        mix.video.sizes_bytes[0, 0] / mix.factor
+    )
+
+
+def test_the_oracle_s_values_are_padded_for_the_missing_rungs():
+    mix = collector()
+    qoe = make_qoe("lin", mix.video.bitrates_kbps)
+    levels, values = mix.teach(OracleTeacher(qoe, 2, 0.5), values=True)
+    n_levels = mix.video.n_levels
+    assert values.shape == (16, 12) and np.all(np.isnan(values[:, n_levels:]))
+    assert np.all(np.isfinite(values[:, :n_levels]))
+    assert levels.tolist() == np.argmax(values[:, :n_levels], axis=1).tolist()
+
+
+def test_the_validation_ladders_are_the_same_for_every_run():
+    config = load_config(None, **ANY_LADDER)
+    _, val = split_traces(config)
+    sets_a, videos_a = validation_cases(config, val)
+    sets_b, videos_b = validation_cases(load_config(None, **ANY_LADDER, seed=5), val)
+    assert list(videos_a) == list(videos_b) and len(videos_a) == 2
+    for name in videos_a:
+        np.testing.assert_array_equal(videos_a[name].sizes_bytes, videos_b[name].sizes_bytes)
+        assert len(sets_a[name]) == len(next(iter(val.values())))
+
+
+def test_the_teacher_plans_fewer_chunks_on_long_ladders():
+    assert teacher_horizon(4, 6) == 4 and teacher_horizon(4, 7) == 4
+    assert teacher_horizon(4, 12) == 3 and teacher_horizon(3, 12) == 2
+    assert teacher_horizon(2, 12) == 2
+
+
+def test_a_sampled_ladder_run_resumes_exactly(tmp_path):
+    check_resume_is_exact(load_config(None, **ANY_LADDER), tmp_path)
+
+
+def test_the_model_decides_for_ladders_it_never_saw_in_onnx_as_in_torch(tmp_path):
+    train(load_config(None, **ANY_LADDER), tmp_path / "run")
+    metadata = export_onnx(tmp_path / "run", tmp_path / "any.onnx")
+    assert metadata.any_ladder and metadata.ladder_kbps == []
+    assert metadata.trained_over["rungs"] == [2, 12]
+    model = OnnxModel(tmp_path / "any.onnx")
+    network, spec = load_best_model(tmp_path / "run" / "best.pt")
+    greedy = GreedyQPolicy(network, spec, torch.device("cpu"))
+    traces, _ = split_traces(load_config(None, **ANY_LADDER))
+    rng = np.random.default_rng(0)
+    for video in [LadderSampler().sample(rng) for _ in range(6)]:
+        sim = BatchSimulator(traces[:32], video, 32, "eval")
+        greedy.reset(32, video)
+        for _ in range(min(video.n_chunks, 8)):
+            state = sim.player_state()
+            onnx_levels = model.levels(state)
+            assert np.all((onnx_levels >= 0) & (onnx_levels < video.n_levels))
+            assert onnx_levels.tolist() == greedy.act(state).tolist()
+            sim.step(onnx_levels)

@@ -1,0 +1,80 @@
+"""Sampled ladders stay in their ranges; a scaled link is simulated exactly by scaled sizes; the
+benchmark's videos are the same everywhere."""
+
+import numpy as np
+import pytest
+
+from abr.media.augment import rescaled
+from abr.media.ladders import (
+    BENCH_LADDERS,
+    LadderSampler,
+    bench_video,
+    load_bench_video,
+    match_factor,
+    median_rate_kbps,
+    published_ladders,
+    scaled_for_simulation,
+)
+from abr.sim.simulator import BatchSimulator
+
+
+def test_sampled_ladders_stay_in_their_ranges():
+    sampler = LadderSampler()
+    rng = np.random.default_rng(0)
+    videos = [sampler.sample(rng) for _ in range(300)]
+    counts = [video.n_levels for video in videos]
+    assert min(counts) >= 2 and max(counts) <= 12 and len(set(counts)) == 11
+    for video in videos:
+        ladder = video.bitrates_kbps
+        assert np.all(np.diff(ladder) > 0) and np.all(ladder[1:] / ladder[:-1] >= 1.049)
+        assert 99 <= ladder[0] <= 1001 and ladder[-1] <= 25_000
+        assert 1.0 <= video.chunk_s <= 10.0 and 12 <= video.n_chunks <= 300
+    mid = sum(4 <= count <= 10 for count in counts) / len(counts)
+    assert mid > 0.7  # the typical counts, most of the time
+
+
+def test_the_library_is_drawn_at_its_rate():
+    library = published_ladders()
+    sampler = LadderSampler(library=library, library_probability=0.5)
+    rng = np.random.default_rng(1)
+    drawn = [sampler.sample(rng).name for _ in range(400)]
+    share = sum(name in {video.name for video in library} for name in drawn) / len(drawn)
+    assert 0.4 < share < 0.6
+
+
+def test_scaled_sizes_download_as_a_scaled_link(pensieve_test_traces, envivio):
+    traces, factor = pensieve_test_traces[:20], 2.5
+    over_scaled_link = BatchSimulator(
+        [rescaled(t, mbps_factor=factor) for t in traces], envivio, 20, "eval"
+    )
+    scaled_sizes = BatchSimulator(traces, scaled_for_simulation(envivio, factor), 20, "eval")
+    rng = np.random.default_rng(0)
+    for _ in range(envivio.n_chunks):
+        levels = rng.integers(0, envivio.n_levels, 20)
+        a, b = over_scaled_link.step(levels), scaled_sizes.step(levels)
+        np.testing.assert_allclose(a.download_s, b.download_s, rtol=1e-9)
+        np.testing.assert_allclose(a.buffer_s, b.buffer_s, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a.rebuffer_s, b.rebuffer_s, rtol=1e-9, atol=1e-12)
+
+
+def test_a_match_puts_the_median_in_the_ladder_s_range(pensieve_test_traces):
+    median = median_rate_kbps(pensieve_test_traces)
+    assert 500 < median < 2000  # PROVENANCE.md: a time-weighted mean of 1.2 Mbps over the set
+    video = bench_video("uhd")
+    rng = np.random.default_rng(0)
+    factors = [match_factor(rng, video, median, keep_probability=0.3) for _ in range(200)]
+    kept = sum(f == 1.0 for f in factors) / len(factors)
+    assert 0.2 < kept < 0.4
+    targets = [f * median for f in factors if f != 1.0]
+    ladder = video.bitrates_kbps
+    assert min(targets) >= np.sqrt(ladder[0] * ladder[-1]) and max(targets) <= 2 * ladder[-1]
+
+
+def test_the_benchmark_videos_are_fixed():
+    for name, (ladder, chunk_s, n_chunks) in BENCH_LADDERS.items():
+        video = bench_video(name)
+        assert video.bitrates_kbps.tolist() == list(ladder) and video.chunk_s == chunk_s
+        assert video.n_chunks == n_chunks
+        np.testing.assert_array_equal(video.sizes_bytes, load_bench_video(name).sizes_bytes)
+    with pytest.raises(ValueError, match="unknown benchmark video 'x'"):
+        bench_video("x")
