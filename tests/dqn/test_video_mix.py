@@ -13,7 +13,12 @@ from abr.dqn.export import export_onnx  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.teacher import OracleTeacher  # noqa: E402
 from abr.dqn.train import split_traces, train  # noqa: E402
-from abr.dqn.video_mix import VideoMixCollector, teacher_horizon, validation_cases  # noqa: E402
+from abr.dqn.video_mix import (  # noqa: E402
+    VideoMixCollector,
+    ladder_demonstrations,
+    teacher_horizon,
+    validation_cases,
+)
 from abr.media.ladders import LadderSampler  # noqa: E402
 from abr.media.video import load_video  # noqa: E402
 from abr.player.ladder_observation import LadderSpec  # noqa: E402
@@ -113,3 +118,14 @@ def test_the_model_decides_for_ladders_it_never_saw_in_onnx_as_in_torch(tmp_path
             assert np.all((onnx_levels >= 0) & (onnx_levels < video.n_levels))
             assert onnx_levels.tolist() == greedy.act(state).tolist()
             sim.step(onnx_levels)
+
+
+def test_demonstrations_play_several_sampled_videos():
+    config = load_config(None, **ANY_LADDER, demo_policy="mpc", demo_env_steps=2_000)
+    traces, _ = split_traces(config)
+    spec = LadderSpec(history_len=config.history_len)
+    demos = ladder_demonstrations(config, traces, load_video(None), spec)
+    assert len(demos.action) >= 2_000 and demos.obs.shape[1] == spec.dim
+    rung_counts = demos.obs[:, -spec.max_rungs :].sum(axis=1)  # the mask: the video's rungs
+    assert len(np.unique(rung_counts)) >= 2  # more than one video
+    assert np.all(demos.action < rung_counts)  # every demonstrated level is a rung of its video
