@@ -32,4 +32,5 @@ class GreedyQPolicy:
     @torch.no_grad()
     def act(self, state: PlayerState) -> np.ndarray:
         obs = torch.as_tensor(encode(state, self.spec), device=self.device)
-        return self.network(obs).argmax(dim=1).cpu().numpy().astype(np.int64)
+        q = self.network(obs)[:, : state.n_levels]  # the video's rungs only, as OnnxModel
+        return q.argmax(dim=1).cpu().numpy().astype(np.int64)

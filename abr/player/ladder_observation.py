@@ -45,6 +45,7 @@ RUNG_FEATURES = 10
 ROBUST_WINDOW = 5  # chunks in the throughput estimates (RobustMPC's harmonic mean)
 LOG2_CLIP = 8.0  # log2 ratios beyond 256x carry no decision
 BUFFER_CLIP_CHUNKS = 10.0  # times in chunks
+FEATURE_CLIP = 16.0  # no feature beyond this, in or out of the trained range
 
 
 @dataclass(frozen=True)
@@ -171,4 +172,5 @@ def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
     mask = np.zeros((state.n_sessions, spec.max_rungs))
     mask[:, :n_levels] = 1.0
     flat = [session, padded.reshape(state.n_sessions, -1), mask]
-    return np.concatenate(flat, axis=1).astype(np.float32)
+    # every feature bounded, whatever a client sends (an hour-long chunk, a million chunks)
+    return np.clip(np.concatenate(flat, axis=1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)

@@ -90,7 +90,9 @@ class OnnxModel:
     def levels(self, state: PlayerState) -> np.ndarray:
         """The greedy level for each session of `state`, [N] int64."""
         obs = encode(state, self.metadata.obs_spec)
-        return self.q_values(obs).argmax(axis=1).astype(np.int64)
+        # only the video's rungs: a padded rung is masked in the graph, and stays out even if
+        # an input far outside the trained range drove every real rung's Q-value below the mask
+        return self.q_values(obs)[:, : state.n_levels].argmax(axis=1).astype(np.int64)
 
 
 class OnnxPolicy:

@@ -67,7 +67,7 @@ def test_the_service_path_imports_no_torch():
 
 def test_shipped_model_loads_and_plays_the_default_video(pensieve_test_traces):
     model = OnnxModel(default_model_path())
-    assert model.metadata.ladder_kbps == load_video(None).bitrates_kbps.tolist()
+    assert model.metadata.any_ladder and model.metadata.obs_spec.accepts(6)
     assert model.providers == ["CPUExecutionProvider"]
     run = run_policy(make_policy("onnx"), pensieve_test_traces[:20], load_video(None))
     assert run.levels.shape == (48, 20)
@@ -105,7 +105,15 @@ def test_bad_model_files_are_named_with_what_is_wrong(tmp_path, build, message):
 
 
 def test_a_video_with_another_ladder_is_refused(tmp_path):
-    policy = OnnxPolicy(default_model_path())
+    """A one-ladder model refuses any other ladder; the shipped model for any ladder refuses
+    only ladders outside 2..12 rungs."""
+    width = ObservationSpec(n_levels=6).dim
+    one_ladder = OnnxPolicy(_linear_model(tmp_path / "m.onnx", width, 6, _metadata()))
     other = synth_video([200, 400, 800, 1600, 3200, 6400], 4.0, 10, seed=0)
     with pytest.raises(ModelError, match="does not match the video's"):
-        policy.reset(1, other)
+        one_ladder.reset(1, other)
+    shipped = OnnxPolicy(default_model_path())
+    shipped.reset(1, other)  # any 2..12 rungs
+    thirteen = synth_video([100.0 * (k + 1) for k in range(13)], 4.0, 10, seed=0)
+    with pytest.raises(ModelError, match="13 rungs; this model decides for 2 to 12"):
+        shipped.reset(1, thirteen)

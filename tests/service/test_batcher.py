@@ -75,8 +75,8 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
     """The second report is recorded while the first waits for its decision; each decision
     must still be the one for the state its report left (as if they came one by one)."""
     engine = Engine(ServiceSettings())
-    # a slow chunk and little buffer, then a fast one and a full buffer
-    reports = [(0, 1, 2e5, 2.0, 2.0, 0.0), (1, 1, 9e5, 0.5, 30.0, 0.0)]
+    # a fast chunk and a full buffer, then a slow one and little buffer left
+    reports = [(0, 1, 9e5, 0.5, 30.0, 0.0), (1, 1, 2e5, 4.0, 1.0, 0.0)]
 
     async def play(concurrently: bool) -> list[int]:
         session, _ = engine.new_session(VideoSpec(**VIDEO), "dqn", "lin")
@@ -97,8 +97,9 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
 def test_a_session_on_another_ladder_falls_back_alone(envivio, pensieve_test_traces):
     model = OnnxModel()
     states = one_session_states(pensieve_test_traces, envivio, n=6)
-    ladder = envivio.bitrates_kbps * 1.1  # not the model's ladder
-    other = make_video(ladder, envivio.chunk_s, envivio.sizes_bytes, "other ladder")
+    ladder = np.geomspace(100.0, 10_000.0, 13)  # more rungs than the model takes
+    sizes = np.repeat(envivio.sizes_bytes[:1], 13, axis=0) * (ladder / ladder[0])[:, None]
+    other = make_video(ladder, envivio.chunk_s, sizes, "other ladder")
     videos = [other if i == 2 else envivio for i in range(6)]
     states[2] = replace(states[2], bitrates_kbps=ladder)
     answers = asyncio.run(gather_levels(ModelBatcher(lambda: model), states, videos))

@@ -10,7 +10,8 @@ def test_operations_endpoints(client):
     assert set(policies) == {"dqn", "bb", "rb", "bola", "mpc", "dynamic"}
     assert policies["dynamic"]["stateless"] is False and policies["mpc"]["stateless"] is True
     model = client.get("/v1/model").json()
-    assert model["loaded"] and model["metadata"]["ladder_kbps"][-1] == 4300.0
+    assert model["loaded"] and model["metadata"]["obs_spec"]["version"] == "abr-obs-v2"
+    assert model["metadata"]["trained_over"]["rungs"] == [2, 12]  # any ladder of 2..12 rungs
     start(client)
     metrics = client.get("/metrics").text
     assert 'abr_decisions_total{level="1",policy="dqn"} 1.0' in metrics
