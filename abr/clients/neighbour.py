@@ -171,9 +171,8 @@ class MemoryResult:
 
 def bench_memory(requests: int = 1000, rungs: int = 32, n_chunks: int = 100_000) -> MemoryResult:
     """A real `abr serve`'s resident memory (its decision workers' included) after `requests`
-    refused decisions (distinct
-    `rungs`-rung ladders of `n_chunks` chunks that the shipped model cannot play) and then after
-    `requests` sessions started on such ladders."""
+    refused decisions (distinct `rungs`-rung ladders of `n_chunks` chunks, more rungs than the
+    shipped model takes) and then after `requests` sessions started on such ladders."""
     import httpx
     import psutil
 
