@@ -27,7 +27,6 @@ from abr.dqn.config import DqnConfig
 from abr.dqn.nstep import NStepAccumulator, Transitions
 from abr.dqn.teacher import Teacher
 from abr.dqn.torch_nstep import TorchNStep, TorchTransitions
-from abr.dqn.video_mix import VideoMixCollector
 from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.ladder_observation import LadderSpec
@@ -78,11 +77,12 @@ class HostCollector:
         config: DqnConfig,
         traces: Sequence[Trace],
         video: Video,
-        spec: ObservationSpec,
+        spec: AnySpec,
         qoe: Qoe,
         device: torch.device,
     ) -> None:
         self.config, self.spec, self.qoe, self.device = config, spec, qoe, device
+        self.scale = config.reward_scale  # reward units per QoE unit
         sim_config = SimConfig(history_len=config.history_len)
         self.sim = BatchSimulator(
             traces, video, config.n_sessions, "train", sim_config, seed=config.seed
@@ -90,7 +90,15 @@ class HostCollector:
         self.name = f"host ({self.sim.backend})"
         self.nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
         self.rng = np.random.default_rng(config.seed)
-        self.obs = encode(self.sim.player_state(), spec)  # [N, D]
+        self.obs = self._encode()  # [N, D]
+
+    def _encode(self) -> np.ndarray:
+        """What the sessions observe now, [N, D]."""
+        return encode(self.sim.player_state(), self.spec)
+
+    def _restart(self, done: np.ndarray) -> None:
+        """The finished sessions start a new video."""
+        self.sim.reset(mask=done)
 
     def observation(self) -> torch.Tensor:
         return torch.as_tensor(self.obs, device=self.device)
@@ -109,16 +117,14 @@ class HostCollector:
 
     def step(self, action: np.ndarray | torch.Tensor) -> Transitions:
         action = np.asarray(action)
-        sim, spec = self.sim, self.spec
-        previous_level = sim.last_level.copy()
-        result = sim.step(action)
-        reward = self.qoe.per_chunk(action, previous_level, result.rebuffer_s)
-        reward = reward * self.config.reward_scale
-        next_obs = encode(sim.player_state(), spec)
+        previous_level = self.sim.last_level.copy()
+        result = self.sim.step(action)
+        reward = self.qoe.per_chunk(action, previous_level, result.rebuffer_s) * self.scale
+        next_obs = self._encode()
         transitions = self.nstep.push(self.obs, action, reward, next_obs, result.done)
-        if result.done.any():  # same-step reset: the finished sessions start a new video
-            sim.reset(mask=result.done)
-            next_obs = np.where(result.done[:, None], encode(sim.player_state(), spec), next_obs)
+        if result.done.any():  # same-step reset
+            self._restart(result.done)
+            next_obs = np.where(result.done[:, None], self._encode(), next_obs)
         self.obs = next_obs
         return transitions
 
@@ -243,6 +249,8 @@ def pick_collector(
     """`collector` "auto": the device collector on a GPU, the host one on a CPU; with sampled
     ladders, the host collector over a new video every episode (abr/dqn/video_mix.py)."""
     if isinstance(spec, LadderSpec):
+        from abr.dqn.video_mix import VideoMixCollector  # a HostCollector: imports this module
+
         return VideoMixCollector(config, traces, video, spec, device)
     on_device = config.collector == "device" or (
         config.collector == "auto" and device.type == "cuda"

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import torch
 
+from abr.sim.device_arrays import restore_tensors
+
 
 class TorchTransitions(NamedTuple):
     obs: torch.Tensor  # [M, D] float32
@@ -47,12 +49,7 @@ class TorchNStep:
         return state | {"t": self.t}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        for name in self._TENSORS:
-            value = state[name]
-            assert isinstance(value, torch.Tensor)
-            if value.shape != getattr(self, name).shape:
-                raise ValueError(f"saved n-step state {name!r} has shape {tuple(value.shape)}")
-            setattr(self, name, value.to(self.device, getattr(self, name).dtype).clone())
+        restore_tensors(self, state, self._TENSORS, "n-step")
         self.t = int(state["t"])  # type: ignore[call-overload]
 
     def push(

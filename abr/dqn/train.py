@@ -428,25 +428,23 @@ def _demonstrations(
     """The demonstrator's transitions in a buffer of their own (never overwritten), or None."""
     if config.demo_policy == "none":
         return None
-    if isinstance(spec, LadderSpec):
+    if isinstance(spec, LadderSpec):  # a new sampled video every round
         demos = ladder_demonstrations(config, traces, video, spec)
-        buffer = ReplayBuffer(len(demos.action), spec.dim, device)
-        buffer.add(demos)
-        return buffer
-    demos = collect_demonstrations(
-        make_policy(config.demo_policy, config.qoe),
-        traces,
-        video,
-        spec,
-        qoe,
-        env_steps=config.demo_env_steps,
-        n_sessions=config.n_sessions,
-        n_step=config.n_step,
-        gamma=config.gamma,
-        reward_scale=config.reward_scale,
-        sim_config=sim_config,
-        seed=config.seed,
-    )
+    else:
+        demos = collect_demonstrations(
+            make_policy(config.demo_policy, config.qoe),
+            traces,
+            video,
+            spec,
+            qoe,
+            env_steps=config.demo_env_steps,
+            n_sessions=config.n_sessions,
+            n_step=config.n_step,
+            gamma=config.gamma,
+            reward_scale=config.reward_scale,
+            sim_config=sim_config,
+            seed=config.seed,
+        )
     buffer = ReplayBuffer(len(demos.action), spec.dim, device)
     buffer.add(demos)
     return buffer

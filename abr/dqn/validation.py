@@ -51,9 +51,10 @@ class Validation:
             raise ValueError("validation needs at least one trace in every set")
         videos = video if isinstance(video, dict) else dict.fromkeys(sets, video)
         mpc_qoe = _qoe_per_set(make_policy("mpc", qoe), sets, videos, qoe)
-        one_video = len({id(v) for v in videos.values()}) == 1
         gain_scale = {
-            name: 1.0 if one_video else make_qoe(qoe, videos[name].bitrates_kbps).ladder_scale
+            name: 1.0
+            if _one_video(videos)
+            else make_qoe(qoe, videos[name].bitrates_kbps).ladder_scale
             for name in sets
         }
         return cls(sets, videos, qoe, score_kind, mpc_qoe, gain_scale)
@@ -65,7 +66,7 @@ class Validation:
 
     @property
     def one_video(self) -> bool:
-        return len({id(video) for video in self.videos.values()}) == 1
+        return _one_video(self.videos)
 
     @property
     def traces(self) -> list[Trace]:
@@ -94,6 +95,10 @@ class Validation:
         return min(
             (qoe_per_set[name] - self.mpc_qoe[name]) * self.gain_scale[name] for name in self.sets
         )
+
+
+def _one_video(videos: dict[str, Video]) -> bool:
+    return len({id(video) for video in videos.values()}) == 1
 
 
 def _all_traces(sets: dict[str, list[Trace]]) -> list[Trace]:

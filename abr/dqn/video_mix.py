@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from abr.dqn.checkpoint import as_numpy, as_tensors
+from abr.dqn.collect import HostCollector
 from abr.dqn.config import DqnConfig
 from abr.dqn.demos import DEMO_SEED_OFFSET, collect_demonstrations
-from abr.dqn.nstep import NStepAccumulator, Transitions
+from abr.dqn.nstep import Transitions
 from abr.dqn.teacher import MpcTeacher, OracleTeacher, Teacher
 from abr.media.augment import rescaled
 from abr.media.ladders import (
@@ -42,7 +42,6 @@ from abr.player.ladder_observation import LadderSpec, encode_ladder
 from abr.player.qoe import make_qoe
 from abr.policies.registry import make_policy
 from abr.sim.config import SimConfig
-from abr.sim.simulator import BatchSimulator
 
 VALIDATION_LADDERS_SEED = 1_000_003  # one validation set for every run, whatever its seed
 TRAINED_RUNGS = (2, 12)
@@ -135,10 +134,8 @@ def ladder_demonstrations(
     return Transitions(*(np.concatenate(field) for field in zip(*parts, strict=True)))
 
 
-class VideoMixCollector:
-    """The host collector (abr/dqn/collect.py) over a new sampled video every episode."""
-
-    name = "host, sampled ladders"
+class VideoMixCollector(HostCollector):
+    """The host collector over a new sampled video every episode."""
 
     def __init__(
         self,
@@ -148,17 +145,14 @@ class VideoMixCollector:
         spec: LadderSpec,
         device: torch.device,
     ) -> None:
-        self.config, self.spec, self.device = config, spec, device
+        self.video, self.factor = video, 1.0
+        qoe = make_qoe(config.qoe, video.bitrates_kbps)  # until the first episode's video
+        super().__init__(config, traces, video, spec, qoe, device)
+        self.spec: LadderSpec = spec
+        self.name = f"host ({self.sim.backend}), sampled ladders"
         self.rng = np.random.default_rng(config.seed + 1)
         self.sampler = ladder_sampler(config, (video, *published_ladders(config.seed)))
         self.median_kbps = median_rate_kbps(traces)
-        self.video, self.factor = video, 1.0
-        sim_config = SimConfig(history_len=config.history_len)
-        self.sim = BatchSimulator(
-            traces, video, config.n_sessions, "train", sim_config, config.seed
-        )
-        self.name = f"host ({self.sim.backend}), sampled ladders"
-        self.nstep = NStepAccumulator(config.n_step, config.gamma, config.n_sessions, spec.dim)
         self._play(self.sampler.sample(self.rng))
         self.obs = self._encode()
 
@@ -181,16 +175,6 @@ class VideoMixCollector:
         )
         return encode_ladder(state, self.spec)
 
-    def observation(self) -> torch.Tensor:
-        return torch.as_tensor(self.obs, device=self.device)
-
-    def act(self, network: torch.nn.Module, epsilon: float) -> np.ndarray:
-        n = self.config.n_sessions
-        with torch.no_grad():
-            greedy = network(self.observation()).argmax(dim=1).cpu().numpy()
-        explore = self.rng.random(n) < epsilon
-        return np.where(explore, self.rng.integers(0, self.video.n_levels, n), greedy)
-
     def teach(self, teacher: Teacher, values: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """The config's teacher for this video's QoE; its values scaled as the rewards are, and
         NaN for the rungs the video does not have."""
@@ -204,40 +188,21 @@ class VideoMixCollector:
             return np.argmax(taught, axis=1), padded if values else None
         return MpcTeacher(self.qoe).label(self.sim), None
 
-    def step(self, action: np.ndarray | torch.Tensor) -> Transitions:
-        action = np.asarray(action)
-        sim = self.sim
-        previous_level = sim.last_level.copy()
-        result = sim.step(action)
-        reward = self.qoe.per_chunk(action, previous_level, result.rebuffer_s) * self.scale
-        next_obs = self._encode()
-        transitions = self.nstep.push(self.obs, action, reward, next_obs, result.done)
-        if result.done.any():
-            if not result.done.all():
-                raise RuntimeError("the sessions of one video must finish together")
-            sim.reset()
-            self._play(self.sampler.sample(self.rng))
-            next_obs = self._encode()
-        self.obs = next_obs
-        return transitions
+    def _restart(self, done: np.ndarray) -> None:
+        """Every session starts the next episode's video (they all finish together)."""
+        if not done.all():
+            raise RuntimeError("the sessions of one video must finish together")
+        self.sim.reset()
+        self._play(self.sampler.sample(self.rng))
 
     def set_trace_weights(self, weights: np.ndarray | None) -> None:
         raise ValueError("sampled ladders draw traces uniformly: curriculum = none")
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "nstep": as_tensors(self.nstep.state_dict()),
-            "sim": as_tensors(self.sim.state_dict()),
-            "rng": self.rng.bit_generator.state,
-            "obs": torch.from_numpy(self.obs),
-            "video": self.video.to_json() | {"sizes_bytes": self.video.sizes_bytes.tolist()},
-            "video_factor": self.factor,
-        }
+        video = self.video.to_json() | {"sizes_bytes": self.video.sizes_bytes.tolist()}
+        return super().state_dict() | {"video": video, "video_factor": self.factor}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        self.nstep.load_state_dict(as_numpy(saved["nstep"]))
         self.sim.chunk[:] = 0  # the video is set as at an episode's start, then the state put back
         self._play(video_from_json(saved["video"], "checkpoint"), float(saved["video_factor"]))
-        self.sim.load_state_dict(as_numpy(saved["sim"]))
-        self.rng.bit_generator.state = saved["rng"]
-        self.obs = saved["obs"].cpu().numpy()
+        super().load_state_dict(saved)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from abr.media.trace_stats import mean_mbps
 from abr.media.traces import Trace
 from abr.media.video import (
     ENVIVIO_BITRATES_KBPS,
@@ -141,12 +142,7 @@ def scaled_for_simulation(video: Video, mbps_factor: float) -> Video:
 
 def median_rate_kbps(traces: Sequence[Trace]) -> float:
     """The median over traces of each trace's time-weighted mean throughput."""
-    means = []
-    for trace in traces:
-        durations_s, mbps = np.diff(trace.time_s), trace.mbps[1:]
-        total_s = durations_s.sum()
-        means.append(float((durations_s * mbps).sum() / total_s) if total_s > 0 else 0.0)
-    return float(np.median(means)) * 1000.0
+    return float(np.median([mean_mbps(trace) for trace in traces])) * 1000.0
 
 
 def match_factor(

@@ -14,6 +14,13 @@ def _intervals(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     return np.diff(trace.time_s), trace.mbps[1:]
 
 
+def mean_mbps(trace: Trace) -> float:
+    """The trace's time-weighted mean bandwidth over its own span (0 for a span of no time)."""
+    durations_s, mbps = _intervals(trace)
+    total_s = durations_s.sum()
+    return float((durations_s * mbps).sum() / total_s) if total_s > 0 else 0.0
+
+
 def zero_runs_s(trace: Trace) -> np.ndarray:
     """Durations of the maximal stretches of consecutive zero-bandwidth intervals."""
     durations_s, mbps = _intervals(trace)

@@ -22,7 +22,7 @@ from abr.media.video import Video
 from abr.player.state import PlayerState, player_state
 from abr.player.torch_observation import TorchEncoder
 from abr.sim.config import SimConfig
-from abr.sim.device_arrays import on_device
+from abr.sim.device_arrays import on_device, restore_tensors
 from abr.sim.simulator import Mode
 from abr.sim.trace_table import TraceTable
 from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
@@ -306,12 +306,7 @@ class TorchSimulator:
         return state
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        for name in self._STATE:
-            value = state[name]
-            assert isinstance(value, torch.Tensor)
-            if value.shape != getattr(self, name).shape:
-                raise ValueError(f"saved simulator state {name!r} has shape {tuple(value.shape)}")
-            setattr(self, name, value.to(self.device, getattr(self, name).dtype).clone())
+        restore_tensors(self, state, self._STATE, "simulator")
         self.ring_pos = int(state["ring_pos"])  # type: ignore[call-overload]
         generator = state["generator"]
         assert isinstance(generator, torch.Tensor)
