@@ -1,6 +1,7 @@
 """The `abr` console script, run as users run it: a subprocess, reading its stdout."""
 
 import numpy as np
+import pytest
 
 from abr.media.traces import read_trace
 from tests.conftest import PENSIEVE_TEST, SHARED_DATA, abr, last_json, require_shared
@@ -125,3 +126,34 @@ def test_the_command_line_starts_without_torch():
     blocked = "import sys; sys.modules['torch'] = None; import abr.cli, abr.dqn.config"
     result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_bench_videos_runs_a_matrix_with_gains_over_robustmpc(tmp_path):
+    """Every trace set with every video; each policy's gain is its mean QoE minus RobustMPC's in
+    the same cell."""
+    result = last_json(
+        abr(
+            "bench",
+            "--traces",
+            "traces/default/test",
+            "--videos",
+            "low4",
+            "hls10",
+            "--policies",
+            "rb,mpc",
+            "--out",
+            str(tmp_path),
+            "--json",
+        )
+    )
+    cells = result["cells"]["default_test"]
+    assert set(cells) == {"low4", "hls10"}
+    for video, table in cells.items():
+        gain = table["rb"]["mean_qoe"] - table["mpc"]["mean_qoe"]
+        assert result["gain_over_mpc"]["rb"]["default_test"][video] == pytest.approx(
+            gain, abs=1e-12
+        )
+    assert cells["low4"]["mpc"]["mean_qoe"] != cells["hls10"]["mpc"]["mean_qoe"]
+    assert (tmp_path / "default_test@low4_summary.csv").is_file()
+    refused = abr("bench", "--video", "x", "--videos", "low4", check=False)
+    assert refused.returncode == 2 and "--video or --videos" in refused.stderr

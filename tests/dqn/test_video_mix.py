@@ -96,7 +96,8 @@ def test_the_teacher_plans_fewer_chunks_on_long_ladders():
 
 
 def test_a_sampled_ladder_run_resumes_exactly(tmp_path):
-    check_resume_is_exact(load_config(None, **ANY_LADDER), tmp_path)
+    # every episode over scaled traces, so the checkpoint's bandwidth factor matters
+    check_resume_is_exact(load_config(None, **ANY_LADDER, ladder_keep_traces=0.0), tmp_path)
 
 
 def test_the_model_decides_for_ladders_it_never_saw_in_onnx_as_in_torch(tmp_path):
