@@ -30,6 +30,7 @@ Layout, for H = history_len and R = max_rungs:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -85,15 +86,48 @@ class LadderSpec:
         return cls(**data)  # type: ignore[arg-type]
 
 
+def _clip(values: np.ndarray, bound: float) -> np.ndarray:
+    """`values` within +-bound (two ufuncs: np.clip's wrapper costs more than them at batch 1)."""
+    return np.minimum(np.maximum(values, -bound), bound)
+
+
 def _log2_ratio(numerator: np.ndarray, denominator: np.ndarray | float) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log2(np.maximum(numerator, 1e-9) / np.maximum(denominator, 1e-9))
-    return np.clip(ratio, -LOG2_CLIP, LOG2_CLIP)
+    # both floored above zero, so the ratio is finite and positive for finite inputs
+    ratio = np.log2(np.maximum(numerator, 1e-9) / np.maximum(denominator, 1e-9))
+    return _clip(ratio, LOG2_CLIP)
 
 
 def _chunks_clipped(chunks: np.ndarray) -> np.ndarray:
     """A time in chunks, clipped: beyond 10 chunks ahead or behind every decision is the same."""
-    return np.clip(chunks, -BUFFER_CLIP_CHUNKS, BUFFER_CLIP_CHUNKS)
+    return _clip(chunks, BUFFER_CLIP_CHUNKS)
+
+
+@dataclass(frozen=True)
+class _LadderConstants:
+    """What the encoding reads of a ladder alone, computed once per ladder."""
+
+    utility: np.ndarray  # [L], the QoE's
+    top_utility: float
+    log2_penalty_over_top: float
+    log2_rate_over_top: np.ndarray  # [L]
+    utility_over_top: np.ndarray  # [L]
+
+
+@functools.lru_cache(maxsize=1024)
+def _ladder_constants(qoe_name: str, ladder_kbps: tuple[float, ...]) -> _LadderConstants:
+    ladder = np.asarray(ladder_kbps, dtype=np.float64)
+    qoe = make_qoe(qoe_name, ladder)
+    top_utility = float(qoe.utility[-1]) if qoe.utility[-1] > 0 else 1.0
+    constants = _LadderConstants(
+        utility=qoe.utility,
+        top_utility=top_utility,
+        log2_penalty_over_top=float(np.log2(qoe.penalty_over_top)),
+        log2_rate_over_top=_log2_ratio(ladder, float(ladder[-1])),
+        utility_over_top=qoe.utility / top_utility,
+    )
+    for array in (constants.utility, constants.log2_rate_over_top, constants.utility_over_top):
+        array.setflags(write=False)  # shared by every call for this ladder
+    return constants
 
 
 def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
@@ -107,12 +141,10 @@ def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
         )
     ladder_kbps = state.bitrates_kbps.astype(np.float64)
     top_kbps, chunk_s = float(ladder_kbps[-1]), float(state.chunk_s)
-    qoe = make_qoe(spec.qoe, ladder_kbps)
-    top_utility = float(qoe.utility[-1]) if qoe.utility[-1] > 0 else 1.0
+    ladder = _ladder_constants(spec.qoe, tuple(ladder_kbps.tolist()))
     recent, exists = recent_throughputs_kbps(state, ROBUST_WINDOW)
     has_history = exists.any(axis=1)
-    with np.errstate(over="ignore", divide="ignore"):
-        inverse = np.where(exists, 1.0 / np.where(exists, np.maximum(recent, 1e-9), 1.0), 0.0)
+    inverse = np.where(exists, 1.0 / np.where(exists, np.maximum(recent, 1e-9), 1.0), 0.0)
     # before any chunk: as if the lowest rung had been fetched in exactly its duration
     lowest_kbps = ladder_kbps[0]
     harmonic_kbps = np.where(
@@ -131,7 +163,7 @@ def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
                     np.full(state.n_sessions, chunk_s / 10.0),
                     state.chunks_left / state.n_chunks,
                     state.chunks_left * chunk_s / 100.0,
-                    np.full(state.n_sessions, np.log2(qoe.penalty_over_top)),
+                    np.full(state.n_sessions, ladder.log2_penalty_over_top),
                     _log2_ratio(harmonic_kbps, top_kbps),
                     _log2_ratio(smallest_kbps, top_kbps),
                     np.minimum(state.history_count, h) / h,
@@ -151,13 +183,13 @@ def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
     fetch_at_mean_s = sizes_bits / (harmonic_kbps[:, None] * BITS_PER_KBIT)
     fetch_at_worst_s = sizes_bits / (np.maximum(smallest_kbps, 1e-9)[:, None] * BITS_PER_KBIT)
     buffer_s = state.buffer_s[:, None]
-    last_utility = qoe.utility[state.last_level][:, None]
+    last_utility = ladder.utility[state.last_level][:, None]
     rungs = np.stack(
         [
-            np.broadcast_to(_log2_ratio(ladder_kbps, top_kbps), sizes_bits.shape),
+            np.broadcast_to(ladder.log2_rate_over_top, sizes_bits.shape),
             _log2_ratio(ladder_kbps[None, :], harmonic_kbps[:, None]),
-            np.broadcast_to(qoe.utility / top_utility, sizes_bits.shape),
-            (qoe.utility[None, :] - last_utility) / top_utility,
+            np.broadcast_to(ladder.utility_over_top, sizes_bits.shape),
+            (ladder.utility[None, :] - last_utility) / ladder.top_utility,
             sizes_bits / nominal_bits[None, :],
             _log2_ratio(fetch_at_mean_s, chunk_s),
             _log2_ratio(fetch_at_worst_s, chunk_s),
@@ -173,4 +205,4 @@ def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
     mask[:, :n_levels] = 1.0
     flat = [session, padded.reshape(state.n_sessions, -1), mask]
     # every feature bounded, whatever a client sends (an hour-long chunk, a million chunks)
-    return np.clip(np.concatenate(flat, axis=1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
+    return _clip(np.concatenate(flat, axis=1), FEATURE_CLIP).astype(np.float32)
