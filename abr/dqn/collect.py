@@ -104,9 +104,13 @@ class HostCollector:
         return torch.as_tensor(self.obs, device=self.device)
 
     def act(self, network: torch.nn.Module, epsilon: float) -> np.ndarray:
-        n, n_levels = self.config.n_sessions, self.sim.video.n_levels
         with torch.no_grad():
             greedy = network(self.observation()).argmax(dim=1).cpu().numpy()
+        return self.explore(greedy, epsilon)
+
+    def explore(self, greedy: np.ndarray, epsilon: float) -> np.ndarray:
+        """Each session's greedy level, or with probability epsilon a random one of the video's."""
+        n, n_levels = self.config.n_sessions, self.sim.video.n_levels
         explore = self.rng.random(n) < epsilon
         return np.where(explore, self.rng.integers(0, n_levels, n), greedy)
 
@@ -249,8 +253,10 @@ def pick_collector(
     """`collector` "auto": the device collector on a GPU, the host one on a CPU; with sampled
     ladders, the host collector over a new video every episode (abr/dqn/video_mix.py)."""
     if isinstance(spec, LadderSpec):
-        from abr.dqn.video_mix import VideoMixCollector  # a HostCollector: imports this module
+        from abr.dqn.video_mix import VideoGroupsCollector, VideoMixCollector  # import this module
 
+        if config.videos_per_batch > 1:
+            return VideoGroupsCollector(config, traces, video, spec, device)
         return VideoMixCollector(config, traces, video, spec, device)
     on_device = config.collector == "device" or (
         config.collector == "auto" and device.type == "cuda"

@@ -50,6 +50,8 @@ class DqnConfig:
     val_ladders: int = 5
     ladder_keep_traces: float = 0.5  # sampled: the share of episodes over traces as recorded
     ladder_duration_s: list[float] = field(default_factory=lambda: [120.0, 400.0])  # per video
+    # sampled: the videos one batch of sessions plays at once, each by n_sessions / this many
+    videos_per_batch: int = 1
     # training traces are replayed at every (bandwidth, clock) factor pair (abr/media/augment.py)
     train_mbps_factors: list[float] = field(default_factory=lambda: [1.0])
     train_time_factors: list[float] = field(default_factory=lambda: [1.0])
@@ -206,6 +208,9 @@ def _validate(config: DqnConfig) -> None:
         "ladder_keep_traces": 0.0 <= config.ladder_keep_traces <= 1.0,
         "ladder_duration_s": len(config.ladder_duration_s) == 2
         and 0 < config.ladder_duration_s[0] <= config.ladder_duration_s[1],
+        "videos_per_batch": config.videos_per_batch >= 1
+        and config.n_sessions % config.videos_per_batch == 0
+        and (config.videos_per_batch == 1 or config.ladders == "sampled"),
         "ladders": config.ladders == "one"
         or (config.curriculum == "none" and config.collector != "device"),
         "train_time_factors": _all_positive(config.train_time_factors),

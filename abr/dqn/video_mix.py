@@ -206,3 +206,76 @@ class VideoMixCollector(HostCollector):
         self.sim.chunk[:] = 0  # the video is set as at an episode's start, then the state put back
         self._play(video_from_json(saved["video"], "checkpoint"), float(saved["video_factor"]))
         super().load_state_dict(saved)
+
+
+GROUP_SEED_STRIDE = 7_919  # the seed of group g: the config's seed + g * this
+
+
+class VideoGroupsCollector:
+    """`videos_per_batch` groups of sessions, each a `VideoMixCollector` over its own video (and
+    its own episode length, so groups restart at their own times): one batch of sessions plays
+    several videos at once, and every step's transitions mix them. One forward pass acts for
+    every group; group 0 is seeded as a single-group collector is."""
+
+    def __init__(
+        self,
+        config: DqnConfig,
+        traces: Sequence[Trace],
+        video: Video,
+        spec: LadderSpec,
+        device: torch.device,
+    ) -> None:
+        groups = config.videos_per_batch
+        if config.n_sessions % groups:
+            raise ValueError(f"n_sessions {config.n_sessions} is not a multiple of {groups}")
+        self.config, self.device = config, device
+        per_group = config.n_sessions // groups
+        self.groups = [
+            VideoMixCollector(
+                replace(config, n_sessions=per_group, seed=config.seed + g * GROUP_SEED_STRIDE),
+                traces,
+                video,
+                spec,
+                device,
+            )
+            for g in range(groups)
+        ]
+        self.name = f"{self.groups[0].name}, {groups} videos a batch"
+
+    def observation(self) -> torch.Tensor:
+        return torch.cat([group.observation() for group in self.groups])
+
+    def act(self, network: torch.nn.Module, epsilon: float) -> np.ndarray:
+        with torch.no_grad():
+            greedy = network(self.observation()).argmax(dim=1).cpu().numpy()
+        parts = np.split(greedy, len(self.groups))
+        return np.concatenate(
+            [group.explore(part, epsilon) for group, part in zip(self.groups, parts, strict=True)]
+        )
+
+    def teach(self, teacher: Teacher, values: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        taught = [group.teach(teacher, values) for group in self.groups]
+        levels = np.concatenate([np.asarray(level) for level, _ in taught])
+        if not values:
+            return levels, None
+        return levels, np.concatenate([np.asarray(value) for _, value in taught])
+
+    def step(self, action: np.ndarray | torch.Tensor) -> Transitions:
+        parts = np.split(np.asarray(action), len(self.groups))
+        stepped = [group.step(part) for group, part in zip(self.groups, parts, strict=True)]
+        return Transitions(*(np.concatenate(field) for field in zip(*stepped, strict=True)))
+
+    def set_trace_weights(self, weights: np.ndarray | None) -> None:
+        raise ValueError("sampled ladders draw traces uniformly: curriculum = none")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"groups": [group.state_dict() for group in self.groups]}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        if len(saved["groups"]) != len(self.groups):
+            raise ValueError(
+                f"the checkpoint holds {len(saved['groups'])} video groups, "
+                f"the config {len(self.groups)}"
+            )
+        for group, group_saved in zip(self.groups, saved["groups"], strict=True):
+            group.load_state_dict(group_saved)

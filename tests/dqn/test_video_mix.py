@@ -10,10 +10,12 @@ torch = pytest.importorskip("torch")
 from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import export_onnx  # noqa: E402
+from abr.dqn.networks import make_network  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.teacher import OracleTeacher  # noqa: E402
 from abr.dqn.train import split_traces, train  # noqa: E402
 from abr.dqn.video_mix import (  # noqa: E402
+    VideoGroupsCollector,
     VideoMixCollector,
     ladder_demonstrations,
     teacher_horizon,
@@ -66,6 +68,43 @@ def test_every_episode_plays_a_new_video_with_scaled_rewards():
     assert mix.sim.video.sizes_bytes[0, 0] == pytest.approx(
         mix.video.sizes_bytes[0, 0] / mix.factor
     )
+
+
+def test_one_batch_of_sessions_plays_several_videos_at_once():
+    config = load_config(None, **ANY_LADDER, videos_per_batch=4)
+    traces, _ = split_traces(config)
+    spec = LadderSpec(history_len=config.history_len)
+    mixed = VideoGroupsCollector(config, traces, load_video(None), spec, torch.device("cpu"))
+    alone = collector()  # group 0 is seeded as a single-group collector
+    assert mixed.groups[0].video.name == alone.video.name
+    assert len({group.video.name for group in mixed.groups}) > 1  # each group its own video
+    network = make_network(spec, [16], dueling=True)  # masks the rungs a video lacks
+    played: set[tuple[str, ...]] = set()
+    for _ in range(100):
+        rungs = [group.video.n_levels for group in mixed.groups]
+        played.add(tuple(group.video.name for group in mixed.groups))
+        action = mixed.act(network, epsilon=0.5)
+        assert np.all(action < np.repeat(rungs, 4))  # every session a rung of its group's video
+        levels, values = mixed.teach(OracleTeacher(make_qoe("lin", (1.0, 2.0)), 2, 0.5), True)
+        assert levels.shape == (16,) and values.shape == (16, spec.max_rungs)
+        transitions = mixed.step(action)
+        assert transitions.obs.shape[1] == spec.dim
+    mask = mixed.observation()[:, -spec.max_rungs :].sum(dim=1).reshape(4, 4)
+    assert torch.all(mask == mask[:, :1])  # one video within a group
+    assert len({names for names in played}) >= 4  # groups restart at their own times
+    assert len({name for names in played for name in names}) >= 8
+
+
+def test_a_run_over_several_videos_a_batch_resumes_exactly(tmp_path):
+    config = load_config(None, **ANY_LADDER, ladder_keep_traces=0.0, videos_per_batch=2)
+    check_resume_is_exact(config, tmp_path)
+
+
+def test_videos_per_batch_must_divide_the_sessions():
+    with pytest.raises(ValueError, match="videos_per_batch"):
+        load_config(None, **ANY_LADDER, videos_per_batch=3)
+    with pytest.raises(ValueError, match="videos_per_batch"):
+        load_config(None, **SMALL, videos_per_batch=2)  # one ladder: one video
 
 
 def test_the_oracle_s_values_are_padded_for_the_missing_rungs():
