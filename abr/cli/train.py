@@ -143,13 +143,15 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
     overrides = {"n_sessions": args.sessions, "device": args.device}
     config = load_config(args.config, **{k: v for k, v in overrides.items() if v is not None})
     collectors = [c.strip() for c in args.collectors.split(",") if c.strip()]
-    speeds = bench_train(config, collectors, args.env_steps)
+    videos = [int(v) for v in args.videos_per_batch.split(",")] if args.videos_per_batch else None
+    speeds = bench_train(config, collectors, args.env_steps, videos)
     table = Table(title=f"training speed ({args.env_steps:,} env steps a run, one run)")
-    for column in ("collector", "device", "env steps/s", "updates/s"):
+    for column in ("collector", "videos a batch", "device", "env steps/s", "updates/s"):
         table.add_column(column, justify="right")
     for speed in speeds:
         table.add_row(
             speed.collector,
+            str(speed.videos_per_batch),
             speed.device,
             f"{speed.env_steps_per_s:,.0f}",
             f"{speed.updates_per_s:,.1f}",
@@ -186,5 +188,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     speed.add_argument("--sessions", type=int, help="sessions stepped together")
     speed.add_argument("--device", choices=("auto", "cpu", "cuda"))
     speed.add_argument("--collectors", default="host,device", help="host and/or device")
+    speed.add_argument(
+        "--videos-per-batch",
+        help="sampled ladders: comma-separated counts of videos a batch plays at once (e.g. 1,8)",
+    )
     json_option(speed)
     speed.set_defaults(func=cmd_bench_train)

@@ -50,6 +50,9 @@ class DqnConfig:
     val_ladders: int = 5
     ladder_keep_traces: float = 0.5  # sampled: the share of episodes over traces as recorded
     ladder_duration_s: list[float] = field(default_factory=lambda: [120.0, 400.0])  # per video
+    ladder_lowest_kbps: list[float] = field(default_factory=lambda: [100.0, 1000.0])  # log-uniform
+    ladder_chunk_s: list[float] = field(default_factory=lambda: [1.0, 10.0])
+    ladder_chunk_s_log: bool = False  # chunk lengths log-uniform over ladder_chunk_s, or uniform
     # sampled: the videos one batch of sessions plays at once, each by n_sessions / this many
     videos_per_batch: int = 1
     # training traces are replayed at every (bandwidth, clock) factor pair (abr/media/augment.py)
@@ -206,8 +209,9 @@ def _validate(config: DqnConfig) -> None:
         "max_rungs": 2 <= config.max_rungs <= 32,
         "val_ladders": config.val_ladders >= 1,
         "ladder_keep_traces": 0.0 <= config.ladder_keep_traces <= 1.0,
-        "ladder_duration_s": len(config.ladder_duration_s) == 2
-        and 0 < config.ladder_duration_s[0] <= config.ladder_duration_s[1],
+        "ladder_duration_s": _is_range(config.ladder_duration_s),
+        "ladder_lowest_kbps": _is_range(config.ladder_lowest_kbps),
+        "ladder_chunk_s": _is_range(config.ladder_chunk_s),
         "videos_per_batch": config.videos_per_batch >= 1
         and config.n_sessions % config.videos_per_batch == 0
         and (config.videos_per_batch == 1 or config.ladders == "sampled"),
@@ -218,6 +222,10 @@ def _validate(config: DqnConfig) -> None:
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise ValueError(f"invalid settings: {', '.join(bad)}")
+
+
+def _is_range(low_high: list[float]) -> bool:
+    return len(low_high) == 2 and 0 < low_high[0] <= low_high[1]
 
 
 def _all_positive(factors: list[float]) -> bool:

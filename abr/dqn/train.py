@@ -73,6 +73,7 @@ class TrainResult:
     wall_s: float
     device: str
     teacher: str  # the config's teacher ("none", "oracle"), and its horizon when it has one
+    collector: str  # what played the sessions, e.g. "host (numba), sampled ladders"
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -294,6 +295,7 @@ def train(
         time.perf_counter() - start,
         str(device),
         teacher_name(config.to_dict()),
+        collector.name,
     )
     (run_dir / "summary.json").write_text(json.dumps(result_summary.to_dict(), indent=1) + "\n")
     write_validation_table(run_dir, validation, device)

@@ -1,6 +1,7 @@
-"""`abr bench-train`: how fast training goes, collector by collector, in one run: env steps/s
-(chunk downloads of all sessions) and gradient updates/s over the steady state (from the first
-update to the last step; the start-up, demonstrations and validation left out)."""
+"""`abr bench-train`: how fast training goes, collector by collector (and, over sampled ladders,
+by the number of videos a batch of sessions plays at once), in one run: env steps/s (chunk
+downloads of all sessions) and gradient updates/s over the steady state (from the first update
+to the last step; the start-up, demonstrations and validation left out)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from abr.dqn.train import train
 @dataclass(frozen=True)
 class TrainSpeed:
     collector: str
+    videos_per_batch: int
+    played_by: str  # the collector's own name
     device: str
     env_steps_per_s: float
     updates_per_s: float
@@ -27,13 +30,25 @@ class TrainSpeed:
         return asdict(self)
 
 
-def bench_train(config: DqnConfig, collectors: list[str], env_steps: int) -> list[TrainSpeed]:
-    """The same run once per collector (no validation until its end, which is not timed)."""
+def bench_train(
+    config: DqnConfig,
+    collectors: list[str],
+    env_steps: int,
+    videos_per_batch: list[int] | None = None,
+) -> list[TrainSpeed]:
+    """The same run once per collector and videos-a-batch count (no validation until its end,
+    which is not timed)."""
     speeds = []
-    for collector in collectors:
+    variants = [
+        (collector, videos)
+        for collector in collectors
+        for videos in (videos_per_batch or [config.videos_per_batch])
+    ]
+    for collector, videos in variants:
         run_config = replace(
             config,
             collector=collector,
+            videos_per_batch=videos,
             total_env_steps=env_steps,
             val_every_env_steps=10 * env_steps,
             learning_starts=min(config.learning_starts, env_steps // 4),
@@ -49,6 +64,8 @@ def bench_train(config: DqnConfig, collectors: list[str], env_steps: int) -> lis
         speeds.append(
             TrainSpeed(
                 collector,
+                videos,
+                result.collector,
                 result.device,
                 (steps1 - steps0) / seconds,
                 (updates1 - updates0) / seconds,

@@ -59,10 +59,19 @@ def teacher_horizon(horizon: int, n_levels: int) -> int:
 
 
 def ladder_sampler(config: DqnConfig, library: Sequence[Video] = ()) -> LadderSampler:
-    low_s, high_s = config.ladder_duration_s
     return LadderSampler(
-        max_rungs=config.max_rungs, duration_s=(low_s, high_s), library=tuple(library)
+        max_rungs=config.max_rungs,
+        lowest_kbps=_pair(config.ladder_lowest_kbps),
+        chunk_s=_pair(config.ladder_chunk_s),
+        chunk_s_log=config.ladder_chunk_s_log,
+        duration_s=_pair(config.ladder_duration_s),
+        library=tuple(library),
     )
+
+
+def _pair(low_high: Sequence[float]) -> tuple[float, float]:
+    low, high = low_high
+    return float(low), float(high)
 
 
 def trained_over(config: DqnConfig) -> dict[str, Any]:
@@ -73,6 +82,7 @@ def trained_over(config: DqnConfig) -> dict[str, Any]:
         "lowest_kbps": list(sampler.lowest_kbps),
         "highest_kbps_max": sampler.max_top_kbps,
         "chunk_s": list(sampler.chunk_s),
+        "chunk_s_drawn": "log-uniform" if sampler.chunk_s_log else "uniform",
         "library": [video.name for video in published_ladders()] + ["the config's video"],
         "traces_as_recorded": config.ladder_keep_traces,
     }

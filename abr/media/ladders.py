@@ -68,6 +68,7 @@ class LadderSampler:
     top_ratio: tuple[float, float] = (4.0, 60.0)  # highest / lowest, log-uniform
     max_top_kbps: float = 25_000.0
     chunk_s: tuple[float, float] = (1.0, 10.0)
+    chunk_s_log: bool = False  # chunk lengths log-uniform (short ones as often as long), or uniform
     duration_s: tuple[float, float] = (120.0, 400.0)
     spacing_jitter: float = 0.25  # of the geometric step, in log rate
     library_probability: float = 0.25  # a published ladder instead of a drawn one
@@ -80,7 +81,8 @@ class LadderSampler:
         lowest = _log_uniform(rng, *self.lowest_kbps)
         highest = min(lowest * _log_uniform(rng, *self.top_ratio), self.max_top_kbps)
         ladder = _spaced(rng, lowest, max(highest, lowest * 1.5), n, self.spacing_jitter)
-        chunk_s = round(float(rng.uniform(*self.chunk_s)), 1)
+        draw = _log_uniform if self.chunk_s_log else _uniform
+        chunk_s = round(draw(rng, *self.chunk_s), 1)
         n_chunks = int(np.clip(round(rng.uniform(*self.duration_s) / chunk_s), 2, 300))
         return synth_video(
             tuple(ladder),
@@ -112,6 +114,10 @@ def published_ladders(seed: int = 0) -> tuple[Video, ...]:
             name="envivio-synth",
         ),
     )
+
+
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(rng.uniform(low, high))
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:

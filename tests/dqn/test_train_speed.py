@@ -23,3 +23,14 @@ def test_both_collectors_are_timed_over_the_same_run():
 def test_a_run_too_short_to_time_says_so():
     with pytest.raises(ValueError, match="too few to time"):
         bench_train(load_config(None, **SMALL), ["host"], env_steps=16)
+
+
+def test_sampled_ladders_are_timed_at_each_count_of_videos_a_batch():
+    from tests.dqn.test_video_mix import ANY_LADDER
+
+    config = load_config(None, **ANY_LADDER)
+    speeds = bench_train(config, ["host"], env_steps=1_600, videos_per_batch=[1, 4])
+    assert [speed.videos_per_batch for speed in speeds] == [1, 4]
+    assert "videos a batch" not in speeds[0].played_by
+    assert speeds[1].played_by.endswith("sampled ladders, 4 videos a batch")
+    assert all(speed.env_steps == 1_600 and speed.updates > 0 for speed in speeds)

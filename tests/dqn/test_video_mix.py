@@ -18,7 +18,9 @@ from abr.dqn.video_mix import (  # noqa: E402
     VideoGroupsCollector,
     VideoMixCollector,
     ladder_demonstrations,
+    ladder_sampler,
     teacher_horizon,
+    trained_over,
     validation_cases,
 )
 from abr.media.ladders import LadderSampler  # noqa: E402
@@ -98,6 +100,18 @@ def test_one_batch_of_sessions_plays_several_videos_at_once():
 def test_a_run_over_several_videos_a_batch_resumes_exactly(tmp_path):
     config = load_config(None, **ANY_LADDER, ladder_keep_traces=0.0, videos_per_batch=2)
     check_resume_is_exact(config, tmp_path)
+
+
+def test_the_config_s_ranges_reach_the_sampler_and_the_metadata():
+    config = load_config(None, **ANY_LADDER, ladder_lowest_kbps=[1500, 2000], ladder_chunk_s=[2, 3])
+    sampler = ladder_sampler(config)
+    rng = np.random.default_rng(0)
+    for video in [sampler.sample(rng) for _ in range(50)]:
+        assert 1499 <= video.bitrates_kbps[0] <= 2001 and 2.0 <= video.chunk_s <= 3.0
+    assert trained_over(config)["lowest_kbps"] == [1500, 2000]
+    assert trained_over(config)["chunk_s"] == [2, 3]
+    with pytest.raises(ValueError, match="ladder_chunk_s"):
+        load_config(None, **ANY_LADDER, ladder_chunk_s=[3, 2])
 
 
 def test_videos_per_batch_must_divide_the_sessions():

@@ -33,6 +33,22 @@ def test_sampled_ladders_stay_in_their_ranges():
     assert mid > 0.7  # the typical counts, most of the time
 
 
+def test_chunk_lengths_drawn_log_uniform_put_short_chunks_as_often_as_long():
+    rng = np.random.default_rng(2)
+    for log_scale, share_below_2s in ((False, 1 / 9), (True, np.log(2) / np.log(10))):
+        sampler = LadderSampler(chunk_s=(1.0, 10.0), chunk_s_log=log_scale)
+        chunks = np.array([sampler.sample(rng).chunk_s for _ in range(600)])
+        assert np.all((chunks >= 1.0) & (chunks <= 10.0))
+        assert np.mean(chunks < 2.0) == pytest.approx(share_below_2s, abs=0.05)
+
+
+def test_the_lowest_rung_follows_its_range():
+    sampler = LadderSampler(lowest_kbps=(1500.0, 2000.0))
+    rng = np.random.default_rng(3)
+    lowest = [sampler.sample(rng).bitrates_kbps[0] for _ in range(100)]
+    assert min(lowest) >= 1499 and max(lowest) <= 2001
+
+
 def test_the_library_is_drawn_at_its_rate():
     library = published_ladders()
     sampler = LadderSampler(library=library, library_probability=0.5)
