@@ -115,6 +115,8 @@ class DqnConfig:
     # large-margin loss
     teacher: str = "none"
     teacher_horizon: int = 4  # chunks the teacher plans ahead
+    # sampled ladders: short ladders plan further within the plans' budget (video_mix.py)
+    teacher_horizon_fill: bool = False
     teacher_buffer_value: float = 0.1  # its terminal term, QoE per second of buffer
     teacher_every_steps: int = 1  # label the sessions' states every this many vectorised steps
     teacher_capacity: int = 200_000  # labelled states kept (the latest)

@@ -47,14 +47,18 @@ VALIDATION_LADDERS_SEED = 1_000_003  # one validation set for every run, whateve
 TRAINED_RUNGS = (2, 12)
 
 
-def teacher_horizon(horizon: int, n_levels: int) -> int:
+def teacher_horizon(horizon: int, n_levels: int, fill: bool = False) -> int:
     """The oracle's horizon for a ladder of `n_levels` rungs: `horizon` chunks when the plans
     (n_levels ** chunks) cost at most twice what they cost on six rungs, fewer when they would
-    cost more (12 rungs at 4 chunks would cost 16x), and at least 2."""
+    cost more (12 rungs at 4 chunks would cost 16x), and at least 2. With `fill`, short ladders
+    spend that budget on planning further, up to twice `horizon` (4 rungs plan 5 chunks, 2 rungs
+    8), as a short ladder's plans are cheap."""
     budget = 2 * 6**horizon
     chunks = horizon
     while chunks > 2 and n_levels**chunks > budget:
         chunks -= 1
+    while fill and chunks < 2 * horizon and n_levels ** (chunks + 1) <= budget:
+        chunks += 1
     return chunks
 
 
@@ -190,7 +194,9 @@ class VideoMixCollector(HostCollector):
         NaN for the rungs the video does not have."""
         config = self.config
         if isinstance(teacher, OracleTeacher):
-            horizon = teacher_horizon(config.teacher_horizon, self.video.n_levels)
+            horizon = teacher_horizon(
+                config.teacher_horizon, self.video.n_levels, config.teacher_horizon_fill
+            )
             own = OracleTeacher(self.qoe, horizon, config.teacher_buffer_value)
             taught = own.values(self.sim) * self.scale  # [N, L]
             padded = np.full((config.n_sessions, self.spec.max_rungs), np.nan)

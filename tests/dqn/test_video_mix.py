@@ -148,6 +148,14 @@ def test_the_teacher_plans_fewer_chunks_on_long_ladders():
     assert teacher_horizon(2, 12) == 2
 
 
+def test_short_ladders_plan_further_within_the_same_budget():
+    assert teacher_horizon(4, 6, fill=True) == 4  # six rungs: the budget's own ladder
+    assert teacher_horizon(4, 12, fill=True) == 3
+    assert teacher_horizon(4, 4, fill=True) == 5  # 4^5 = 1,024 <= 2 * 6^4 = 2,592 < 4^6
+    assert teacher_horizon(4, 3, fill=True) == 7  # 3^7 = 2,187
+    assert teacher_horizon(4, 2, fill=True) == 8  # capped at twice the horizon
+
+
 def test_a_sampled_ladder_run_resumes_exactly(tmp_path):
     # every episode over scaled traces, so the checkpoint's bandwidth factor matters
     check_resume_is_exact(load_config(None, **ANY_LADDER, ladder_keep_traces=0.0), tmp_path)
