@@ -18,7 +18,9 @@ FILES_KEPT_FREE = 64  # descriptors left for the model, logs and health checks p
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ABR_", extra="forbid")
 
-    model_path: Path | None = Field(None, description="ONNX model; None: the shipped default")
+    model_path: Path | None = Field(
+        None, description="ONNX model; None or empty: the shipped default"
+    )
     fallback_policy: Literal["bb", "mpc"] = Field(
         "bb", description="answers dqn sessions when the model is missing or fails"
     )
@@ -97,6 +99,12 @@ class ServiceSettings(BaseSettings):
         Path(__file__).resolve().parents[1] / "players/dashjs/node_modules/uplot/dist",
         description="uPlot (the demo page's charts; `npm install` in players/dashjs)",
     )
+
+    @field_validator("model_path", mode="before")
+    @classmethod
+    def _empty_is_the_default(cls, path: object) -> object:
+        # `ABR_MODEL_PATH=` is how shells and compose files unset a variable, not a path to "."
+        return None if isinstance(path, str) and not path.strip() else path
 
     @field_validator("store")
     @classmethod

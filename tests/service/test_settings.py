@@ -25,3 +25,11 @@ def test_abr_serve_refuses_to_start_with_an_empty_token(monkeypatch) -> None:
     answer = abr("serve", "--port", "1", check=False)
     assert answer.returncode == 2
     assert answer.stderr.strip().replace("\n", "").startswith("abr: error: ABR_ADMIN_TOKEN:")
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_model_path_means_the_shipped_model(monkeypatch, empty: str) -> None:
+    monkeypatch.setenv("ABR_MODEL_PATH", empty)
+    assert ServiceSettings.from_environment().model_path is None
+    monkeypatch.setenv("ABR_MODEL_PATH", "models/m.onnx")
+    assert str(ServiceSettings.from_environment().model_path) == "models/m.onnx"
