@@ -5,7 +5,9 @@ their bandwidth scaled into the ladder's range; validation plays a fixed set of 
 that training never draws.
 
 All sessions of a batch play one video: they start together and a video has one length, so
-they finish together, and the next episode's video is drawn then. A bandwidth factor f is
+they finish together, and the next episode's video is drawn then. With `videos_per_batch` > 1
+the sessions are split into that many groups, each such a batch over its own video
+(`VideoGroupsCollector`), so that every step's transitions mix videos. A bandwidth factor f is
 simulated as the video with its sizes divided by f over the traces as recorded (exact:
 abr/media/ladders.py), and the player is shown the true sizes and throughputs. Rewards and the
 teacher's values are scaled per video by `Qoe.ladder_scale` (1 for Envivio with `lin` and
