@@ -38,6 +38,7 @@ from abr.policies.torch_oracle import torch_lookahead_values
 from abr.sim.config import SimConfig
 from abr.sim.simulator import BatchSimulator
 from abr.sim.torch_simulator import TorchSimulator
+from abr.sim.trace_table import TraceTable
 
 Labels = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor | None]
 
@@ -75,7 +76,7 @@ class HostCollector:
     def __init__(
         self,
         config: DqnConfig,
-        traces: Sequence[Trace],
+        traces: Sequence[Trace] | TraceTable,
         video: Video,
         spec: AnySpec,
         qoe: Qoe,
@@ -253,7 +254,7 @@ def pick_collector(
     """`collector` "auto": the device collector on a GPU, the host one on a CPU; with sampled
     ladders, the host collector over a new video every episode (abr/dqn/video_mix.py)."""
     if isinstance(spec, LadderSpec):
-        from abr.dqn.video_mix import VideoGroupsCollector, VideoMixCollector  # import this module
+        from abr.dqn.video_mix import VideoGroupsCollector, VideoMixCollector  # imports collect
 
         if config.videos_per_batch > 1:
             return VideoGroupsCollector(config, traces, video, spec, device)

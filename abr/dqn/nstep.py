@@ -9,6 +9,7 @@ and starts afresh.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -68,7 +69,7 @@ class NStepAccumulator:
         self.pending = np.where(
             terminal, 0, np.where(self.pending == self.n, self.n - 1, self.pending)
         )
-        return _concatenate(emitted)
+        return concatenate(emitted)
 
     def _emit_oldest(self, next_obs: np.ndarray, sessions: np.ndarray) -> Transitions:
         return self._window(next_obs, np.flatnonzero(sessions), self.pending, bootstrap=True)
@@ -99,5 +100,6 @@ class NStepAccumulator:
         )
 
 
-def _concatenate(parts: list[Transitions]) -> Transitions:
+def concatenate(parts: Sequence[Transitions]) -> Transitions:
+    """The transitions of `parts`, one after another."""
     return Transitions(*(np.concatenate(field) for field in zip(*parts, strict=True)))

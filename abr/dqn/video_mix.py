@@ -28,7 +28,7 @@ import torch
 from abr.dqn.collect import HostCollector
 from abr.dqn.config import DqnConfig
 from abr.dqn.demos import DEMO_SEED_OFFSET, collect_demonstrations
-from abr.dqn.nstep import Transitions
+from abr.dqn.nstep import Transitions, concatenate
 from abr.dqn.teacher import MpcTeacher, OracleTeacher, Teacher
 from abr.media.augment import rescaled
 from abr.media.ladders import (
@@ -147,7 +147,7 @@ def ladder_demonstrations(
         )
         parts.append(part)
         collected += len(part.action)
-    return Transitions(*(np.concatenate(field) for field in zip(*parts, strict=True)))
+    return concatenate(parts)
 
 
 class VideoMixCollector(HostCollector):
@@ -160,15 +160,21 @@ class VideoMixCollector(HostCollector):
         video: Video,
         spec: LadderSpec,
         device: torch.device,
+        shared_from: VideoMixCollector | None = None,
     ) -> None:
+        """`shared_from`: a collector over the same traces whose trace table and median rate
+        this one reads rather than building its own (hundreds of MB for the shared sets)."""
         self.video, self.factor = video, 1.0
         qoe = make_qoe(config.qoe, video.bitrates_kbps)  # until the first episode's video
-        super().__init__(config, traces, video, spec, qoe, device)
+        source = traces if shared_from is None else shared_from.sim.table
+        super().__init__(config, source, video, spec, qoe, device)
         self.spec: LadderSpec = spec
         self.name = f"host ({self.sim.backend}), sampled ladders"
         self.rng = np.random.default_rng(config.seed + 1)
         self.sampler = ladder_sampler(config, (video, *published_ladders(config.seed)))
-        self.median_kbps = median_rate_kbps(traces)
+        self.median_kbps: float = (
+            median_rate_kbps(traces) if shared_from is None else shared_from.median_kbps
+        )
         self._play(self.sampler.sample(self.rng))
         self.obs = self._encode()
 
@@ -248,16 +254,15 @@ class VideoGroupsCollector:
             raise ValueError(f"n_sessions {config.n_sessions} is not a multiple of {groups}")
         self.config, self.device = config, device
         per_group = config.n_sessions // groups
-        self.groups = [
-            VideoMixCollector(
-                replace(config, n_sessions=per_group, seed=config.seed + g * GROUP_SEED_STRIDE),
-                traces,
-                video,
-                spec,
-                device,
+        self.groups: list[VideoMixCollector] = []
+        for g in range(groups):
+            group_config = replace(
+                config, n_sessions=per_group, seed=config.seed + g * GROUP_SEED_STRIDE
             )
-            for g in range(groups)
-        ]
+            shared_from = self.groups[0] if self.groups else None  # one trace table for all
+            self.groups.append(
+                VideoMixCollector(group_config, traces, video, spec, device, shared_from)
+            )
         self.name = f"{self.groups[0].name}, {groups} videos a batch"
 
     def observation(self) -> torch.Tensor:
@@ -281,7 +286,7 @@ class VideoGroupsCollector:
     def step(self, action: np.ndarray | torch.Tensor) -> Transitions:
         parts = np.split(np.asarray(action), len(self.groups))
         stepped = [group.step(part) for group, part in zip(self.groups, parts, strict=True)]
-        return Transitions(*(np.concatenate(field) for field in zip(*stepped, strict=True)))
+        return concatenate(stepped)
 
     def set_trace_weights(self, weights: np.ndarray | None) -> None:
         raise ValueError("sampled ladders draw traces uniformly: curriculum = none")

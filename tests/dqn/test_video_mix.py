@@ -97,6 +97,15 @@ def test_one_batch_of_sessions_plays_several_videos_at_once():
     assert len({name for names in played for name in names}) >= 8
 
 
+def test_the_groups_read_one_trace_table():
+    config = load_config(None, **ANY_LADDER, videos_per_batch=4)
+    traces, _ = split_traces(config)
+    spec = LadderSpec(history_len=config.history_len)
+    mixed = VideoGroupsCollector(config, traces, load_video(None), spec, torch.device("cpu"))
+    assert all(group.sim.table is mixed.groups[0].sim.table for group in mixed.groups)
+    assert {group.median_kbps for group in mixed.groups} == {collector().median_kbps}
+
+
 def test_a_run_over_several_videos_a_batch_resumes_exactly(tmp_path):
     config = load_config(None, **ANY_LADDER, ladder_keep_traces=0.0, videos_per_batch=2)
     check_resume_is_exact(config, tmp_path)
