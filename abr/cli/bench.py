@@ -79,8 +79,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         task = progress.add_task("benchmark", total=len(sources) * len(names) * len(videos))
         for source in sources:
             traces = load_traces([source])
+            set_name = trace_set_name(source)
             for video_label, video in videos.items():
-                set_name = trace_set_name(source)
                 cell_name = f"{set_name}@{video_label}" if matrix else set_name
                 runs: dict[str, PolicyRun] = {}
                 for name in names:
