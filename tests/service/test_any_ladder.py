@@ -1,7 +1,8 @@
 """A model for any ladder behind the service: sessions with random valid ladders (2..12 rungs,
 1..10-s chunks, sizes given or not) get a DQN decision at every chunk, each a rung of their
-own ladder, equal to the torch policy's on the same players; ladders it cannot take get a 422
-that says why."""
+own ladder, equal to the torch policy's on the same players, whether the model is one network
+or the mean of several seeds' (the shipped form); ladders it cannot take get a 422 that says
+why."""
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from abr.bench.run import run_policy  # noqa: E402
 from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import export_onnx  # noqa: E402
+from abr.dqn.networks import QEnsemble  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
 from abr.media.ladders import LadderSampler  # noqa: E402
@@ -22,11 +24,15 @@ from tests.service.test_parity import replay_through_api  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def any_ladder_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("any-ladder") / "run"
-    train(load_config(None, **ANY_LADDER), run)
-    export_onnx(run, run / "model.onnx")
-    return run
+def any_ladder_runs(tmp_path_factory):
+    """Two seeds of a small run for any ladder; seed 0 exported alone, and both as an ensemble."""
+    root = tmp_path_factory.mktemp("any-ladder")
+    runs = [root / f"seed-{seed}" for seed in (0, 1)]
+    for seed, run in enumerate(runs):
+        train(load_config(None, **{**ANY_LADDER, "seed": seed}), run)
+    export_onnx(runs[0], root / "one.onnx")
+    export_onnx(runs, root / "ensemble.onnx")
+    return runs, root
 
 
 def random_videos(count: int, seed: int):
@@ -40,27 +46,43 @@ def random_videos(count: int, seed: int):
     ]
 
 
+@pytest.mark.parametrize("model", ["one", "ensemble"])
 def test_random_ladders_get_dqn_decisions_equal_to_the_torch_policy(
-    any_ladder_run, pensieve_test_traces
+    model, any_ladder_runs, pensieve_test_traces
 ):
-    network, spec = load_best_model(any_ladder_run / "best.pt")
-    torch_policy = GreedyQPolicy(network, spec, torch.device("cpu"))
+    runs, root = any_ladder_runs
+    members = [load_best_model(run / "best.pt") for run in runs]
+    cpu = torch.device("cpu")
+    seed_0 = GreedyQPolicy(members[0][0], members[0][1], cpu)
+    torch_policy = (
+        seed_0
+        if model == "one"
+        else GreedyQPolicy(QEnsemble([network for network, _ in members]), members[0][1], cpu)
+    )
     traces = pensieve_test_traces[::30]
     chosen: set[int] = set()
-    with make_client(model_path=any_ladder_run / "model.onnx") as client:
-        info = client.get("/v1/model").json()
-        assert info["metadata"]["trained_over"]["rungs"] == [2, 12]
+    unlike_seed_0 = False
+    with make_client(model_path=root / f"{model}.onnx") as client:
+        metadata = client.get("/v1/model").json()["metadata"]
+        assert metadata["trained_over"]["rungs"] == [2, 12]
+        assert len(metadata["ensemble_members"]) == (0 if model == "one" else 2)
         for video in random_videos(8, seed=0):
             levels, _ = replay_through_api(client, traces, video, "dqn")
             assert np.all((levels >= 0) & (levels < video.n_levels))
             offline = run_policy(torch_policy, traces, video)
             np.testing.assert_array_equal(levels, offline.levels)
             chosen |= set(np.unique(levels).tolist())
+            if model == "ensemble":
+                alone = run_policy(seed_0, traces, video).levels
+                unlike_seed_0 |= not np.array_equal(levels, alone)
     assert len(chosen) > 2  # the model moves between rungs, so agreeing means something
+    if model == "ensemble":
+        assert unlike_seed_0  # the mean of two seeds decides unlike either alone
 
 
-def test_a_ladder_the_model_cannot_take_is_refused_by_name(any_ladder_run):
-    with make_client(model_path=any_ladder_run / "model.onnx") as client:
+def test_a_ladder_the_model_cannot_take_is_refused_by_name(any_ladder_runs):
+    _, root = any_ladder_runs
+    with make_client(model_path=root / "ensemble.onnx") as client:
         ladder = [100.0 * (k + 1) for k in range(13)]
         answer = client.post(
             "/v1/sessions", json={"ladder_kbps": ladder, "chunk_s": 2.0, "n_chunks": 10}
