@@ -136,6 +136,44 @@ def cmd_export(args: argparse.Namespace) -> None:
         print_json_last(summary)
 
 
+def cmd_validate(args: argparse.Namespace) -> None:
+    from abr.dqn.train import build_validation, validation_traces
+    from abr.media.video import load_video
+    from abr.policies.registry import make_policy
+
+    config = _train_config(args)
+    validation = build_validation(config, validation_traces(config), load_video(config.video))
+    scored: dict[str, dict[str, typing.Any]] = {}
+    for name in args.policies:
+        qoe = validation.qoe_per_set(make_policy(name, config.qoe))
+        scored[name] = {"score": validation.score(qoe), "qoe": qoe, "gain": validation.gains(qoe)}
+    Console(width=160).print(_validation_table(config.val_score, validation.mpc_qoe, scored))
+    if args.json:
+        print_json_last(
+            {"score_kind": config.val_score, "mpc_qoe": validation.mpc_qoe, "policies": scored}
+        )
+
+
+def _validation_table(
+    score_kind: str, mpc_qoe: dict[str, float], scored: dict[str, dict[str, typing.Any]]
+) -> Table:
+    """A row per validation set: RobustMPC's mean QoE, then each policy's and its gain over
+    RobustMPC (in the set's reward units); the last row is each policy's score."""
+    table = Table(title=f"validation (score: {score_kind})")
+    table.add_column("set")
+    table.add_column("RobustMPC", justify="right")
+    for name in scored:
+        table.add_column(f"{name}\nQoE", justify="right")
+        table.add_column("gain", justify="right")
+    for set_name, mpc in mpc_qoe.items():
+        cells = [f"{mpc:.3f}"]
+        for figures in scored.values():
+            cells += [f"{figures['qoe'][set_name]:.3f}", f"{figures['gain'][set_name]:+.3f}"]
+        table.add_row(set_name, *cells)
+    table.add_row("score", "", *[c for f in scored.values() for c in ("", f"{f['score']:+.4f}")])
+    return table
+
+
 def cmd_bench_train(args: argparse.Namespace) -> None:
     from abr.dqn.config import load_config
     from abr.dqn.train_speed import bench_train
@@ -179,6 +217,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--out", required=True, help="the .onnx file to write")
     json_option(export)
     export.set_defaults(func=cmd_export)
+
+    validate = command(
+        sub,
+        "validate",
+        "score policies (an exported model: onnx:MODEL.onnx) on a training config's validation "
+        "sets, as training scores its checkpoints: each set's QoE and gain over RobustMPC",
+    )
+    validate.add_argument("policies", nargs="+", help="policy names, as abr bench takes them")
+    validate.add_argument("--config", help="TOML file of the training settings")
+    _add_config_flags(validate)
+    json_option(validate)
+    validate.set_defaults(func=cmd_validate)
 
     speed = command(
         sub, "bench-train", "training speed, collector by collector: env steps/s and updates/s"

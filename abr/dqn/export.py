@@ -21,7 +21,12 @@ from abr.dqn.networks import QEnsemble
 from abr.media.traces import load_traces, traces_digest
 from abr.media.video import load_video
 from abr.player.observation import AnySpec
-from abr.policies.model_meta import METADATA_KEY, ModelError, ModelMetadata
+from abr.policies.model_meta import (
+    METADATA_KEY,
+    ModelError,
+    ModelMetadata,
+    completed_trained_over,
+)
 
 OPSET = 18
 
@@ -136,7 +141,7 @@ def _metadata(payload: dict, spec: AnySpec, checkpoint: Path) -> ModelMetadata:
         code_version=abr.__version__,
         created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         train_config=dict(config),
-        trained_over=dict(payload.get("trained_over", {})),
+        trained_over=completed_trained_over(dict(payload.get("trained_over", {}))),
     )
 
 

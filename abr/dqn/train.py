@@ -91,18 +91,37 @@ def split_traces(config: DqnConfig) -> tuple[list[Trace], dict[str, list[Trace]]
     """Training traces (with their rescaled copies, if the config asks for them), and validation
     traces as recorded, by folder (every 10th training trace when none are given)."""
     train = load_traces(config.traces)
-    if config.val_traces:
-        val = {folder: load_traces([folder]) for folder in config.val_traces}
-    else:
-        if len(train) < 2:
-            raise ValueError(
-                f"{', '.join(config.traces)}: {len(train)} training trace(s); holding out every "
-                "10th for validation leaves none to train on (add traces, or name validation "
-                "folders with --val-traces)"
-            )
-        val = {HELD_OUT: train[::10]}
+    val = validation_traces(config, train)
+    if not config.val_traces:
         train = [t for i, t in enumerate(train) if i % 10]
     return augmented(train, config.train_mbps_factors, config.train_time_factors), val
+
+
+def validation_traces(
+    config: DqnConfig, train: list[Trace] | None = None
+) -> dict[str, list[Trace]]:
+    """The validation traces as recorded, by folder: the config's validation folders, or every
+    10th training trace (`train`: the training traces as loaded, if they already are)."""
+    if config.val_traces:
+        return {folder: load_traces([folder]) for folder in config.val_traces}
+    train = load_traces(config.traces) if train is None else train
+    if len(train) < 2:
+        raise ValueError(
+            f"{', '.join(config.traces)}: {len(train)} training trace(s); holding out every "
+            "10th for validation leaves none to train on (add traces, or name validation "
+            "folders with --val-traces)"
+        )
+    return {HELD_OUT: train[::10]}
+
+
+def build_validation(
+    config: DqnConfig, val_sets: dict[str, list[Trace]], video: Video
+) -> Validation:
+    """What a run is validated on: its validation traces playing the config's video, or, for a
+    model for any ladder, playing the config's `val_ladders` sampled videos."""
+    if config.ladders == "sampled":
+        return Validation.build(*validation_cases(config, val_sets), config.qoe, config.val_score)
+    return Validation.build(val_sets, video, config.qoe, config.val_score)
 
 
 def resume_config(run_dir: str | Path) -> DqnConfig:
@@ -180,11 +199,7 @@ def train(
         if config.curriculum == "mpc_gap"
         else None
     )
-    validation = (
-        Validation.build(*validation_cases(config, val_sets), config.qoe, config.val_score)
-        if any_ladder
-        else Validation.build(val_sets, video, config.qoe, config.val_score)
-    )
+    validation = build_validation(config, val_sets, video)
     metrics_path = run_dir / "metrics.csv"
     scalars = SummaryWriter(str(run_dir / "tensorboard"))
 

@@ -89,12 +89,17 @@ class Validation:
         sizes = [len(self.sets[name]) for name in qoe_per_set]
         return float(np.average(list(qoe_per_set.values()), weights=sizes))
 
+    def gains(self, qoe_per_set: dict[str, float]) -> dict[str, float]:
+        """Per set, the policy's mean QoE minus RobustMPC's, in the set's reward units."""
+        return {
+            name: (qoe_per_set[name] - self.mpc_qoe[name]) * self.gain_scale[name]
+            for name in self.sets
+        }
+
     def score(self, qoe_per_set: dict[str, float]) -> float:
         if self.score_kind == "mean":
             return self.mean_of(qoe_per_set)
-        return min(
-            (qoe_per_set[name] - self.mpc_qoe[name]) * self.gain_scale[name] for name in self.sets
-        )
+        return min(self.gains(qoe_per_set).values())
 
 
 def _one_video(videos: dict[str, Video]) -> bool:

@@ -16,6 +16,17 @@ METADATA_KEY = "abr.model"
 MODEL_FORMAT = "abr-model-v1"
 
 
+# What a model for any ladder was trained over, for the keys `trained_over` gained after models
+# were saved without them: chunk lengths were drawn uniformly until the choice was recorded.
+TRAINED_OVER_UNRECORDED = {"chunk_s_drawn": "uniform"}
+
+
+def completed_trained_over(saved: dict[str, Any]) -> dict[str, Any]:
+    """A model's `trained_over` as saved, with the keys it predates filled with what they were
+    then, so that models trained alike compare equal; empty (a model for one ladder) stays so."""
+    return TRAINED_OVER_UNRECORDED | saved if saved else {}
+
+
 class ModelError(ValueError):
     """A model file that cannot be used; the message names the file and what is wrong."""
 

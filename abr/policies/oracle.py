@@ -113,7 +113,7 @@ def _plan(
 
 
 class FutureAwareOracle:
-    """`oracle[:H]` on the command line: the lookahead teacher as a batched policy."""
+    """`oracle[:H[:V]]` on the command line: the lookahead teacher as a batched policy."""
 
     def __init__(
         self,
@@ -124,9 +124,11 @@ class FutureAwareOracle:
     ) -> None:
         if horizon < 1:
             raise ValueError(f"oracle horizon must be at least 1 chunk, got {horizon}")
+        if not buffer_value >= 0.0:
+            raise ValueError(f"oracle buffer value must be at least 0, got {buffer_value}")
         self.horizon, self.buffer_value, self.qoe_name = horizon, buffer_value, qoe
         self.config = config or SimConfig()
-        self.name = "oracle" if horizon == DEFAULT_HORIZON else f"oracle:{horizon}"
+        self.name = _name(horizon, buffer_value)
 
     def reset(self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None) -> None:
         if traces is None or len(traces) != n_sessions:
@@ -144,3 +146,10 @@ class FutureAwareOracle:
         if behind[0] == 1:  # replay the chunk the sessions just fetched, exactly
             shadow.step(state.last_level)
         return lookahead_levels(shadow, self.metric, self.horizon, self.buffer_value)
+
+
+def _name(horizon: int, buffer_value: float) -> str:
+    """As `abr bench` is asked for it: `oracle`, `oracle:H` or `oracle:H:V`."""
+    if buffer_value != DEFAULT_BUFFER_VALUE:
+        return f"oracle:{horizon}:{buffer_value:g}"
+    return "oracle" if horizon == DEFAULT_HORIZON else f"oracle:{horizon}"

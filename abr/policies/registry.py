@@ -42,13 +42,23 @@ def _optimal(argument: str | None, qoe: str) -> Policy:
 
 
 def _oracle(argument: str | None, qoe: str) -> Policy:
-    from abr.policies.oracle import DEFAULT_HORIZON, FutureAwareOracle  # simulator: on demand
+    from abr.policies.oracle import (  # simulator: on demand
+        DEFAULT_BUFFER_VALUE,
+        DEFAULT_HORIZON,
+        FutureAwareOracle,
+    )
 
+    parts = argument.split(":") if argument else []
     try:
-        horizon = int(argument) if argument else DEFAULT_HORIZON
+        if len(parts) > 2:
+            raise ValueError
+        horizon = int(parts[0]) if parts else DEFAULT_HORIZON
+        buffer_value = float(parts[1]) if len(parts) == 2 else DEFAULT_BUFFER_VALUE
     except ValueError:
-        raise ValueError(f"bad policy 'oracle:{argument}': expected oracle[:<horizon>]") from None
-    return FutureAwareOracle(horizon=horizon, qoe=qoe)
+        raise ValueError(
+            f"bad policy 'oracle:{argument}': expected oracle[:<horizon>[:<buffer value>]]"
+        ) from None
+    return FutureAwareOracle(horizon=horizon, buffer_value=buffer_value, qoe=qoe)
 
 
 def _onnx(argument: str | None, qoe: str) -> Policy:
@@ -98,9 +108,10 @@ POLICIES: dict[str, PolicyEntry] = {
         PolicyEntry(
             "oracle",
             "a future-aware teacher: the best level over the next chunks of the true trace "
-            "(exhaustive lookahead, 5 chunks by default)",
+            "(exhaustive lookahead, 5 chunks by default; a second of buffer left at the end of a "
+            "plan scores 0.1 QoE by default)",
             _oracle,
-            argument="<horizon>",
+            argument="<horizon>[:<buffer value>]",
             argument_optional=True,
         ),
         PolicyEntry(

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from abr.bench.run import run_policy  # noqa: E402
 from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
-from abr.dqn.export import _ensemble_metadata, export_onnx  # noqa: E402
+from abr.dqn.export import _ensemble_metadata, _metadata, export_onnx  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
 from abr.media.video import load_video  # noqa: E402
@@ -140,3 +140,20 @@ def test_export_of_a_missing_run_names_it(tmp_path):
     with pytest.raises(ModelError, match="no such checkpoint"):
         export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_members_saved_before_a_trained_over_key_existed_compare_as_trained_then(exported):
+    run_dir, _ = exported
+    payload = torch.load(run_dir / "best.pt", weights_only=True)
+    spec = load_best_model(run_dir / "best.pt")[1]
+    ranges = {"rungs": [2, 12], "chunk_s": [1.0, 10.0]}  # saved before `chunk_s_drawn` was
+    older = _metadata({**payload, "trained_over": ranges}, spec, run_dir / "older.pt")
+    uniform = _metadata(
+        {**payload, "trained_over": {**ranges, "chunk_s_drawn": "uniform"}}, spec, run_dir / "u.pt"
+    )
+    log_drawn = replace(uniform, trained_over={**ranges, "chunk_s_drawn": "log-uniform"})
+    assert older.trained_over == uniform.trained_over
+    _ensemble_metadata([(run_dir / "older.pt", older), (run_dir / "u.pt", uniform)])
+    with pytest.raises(ModelError, match="its trained_over differs"):
+        _ensemble_metadata([(run_dir / "older.pt", older), (run_dir / "log.pt", log_drawn)])
+    assert _metadata(payload, spec, run_dir / "best.pt").trained_over == {}  # one ladder

@@ -71,5 +71,23 @@ def test_the_oracle_needs_the_traces_and_a_horizon(envivio):
         FutureAwareOracle().reset(2, envivio, None)
     with pytest.raises(ValueError, match="at least 1 chunk"):
         FutureAwareOracle(horizon=0)
-    with pytest.raises(ValueError, match=r"expected oracle\[:<horizon>\]"):
-        make_policy("oracle:far")
+    for bad in ("oracle:far", "oracle:4:much", "oracle:4:0.1:2"):
+        with pytest.raises(ValueError, match=r"expected oracle\[:<horizon>\[:<buffer value>\]\]"):
+            make_policy(bad)
+    with pytest.raises(ValueError, match="buffer value must be at least 0"):
+        make_policy("oracle:4:-1")
+
+
+def test_the_buffer_value_is_the_oracles_terminal_term(pensieve_test_traces, envivio):
+    """A buffer worth more than the best chunk makes the oracle hoard it: the same horizon plays
+    lower rungs and ends with more buffer; the name says what was asked for."""
+    traces = pensieve_test_traces[::12]
+    runs = {
+        name: run_policy(make_policy(name), traces, envivio)
+        for name in ("oracle:3", "oracle:3:0.1", "oracle:3:5")
+    }
+    assert [run.policy for run in runs.values()] == ["oracle:3", "oracle:3", "oracle:3:5"]
+    np.testing.assert_array_equal(runs["oracle:3"].levels, runs["oracle:3:0.1"].levels)
+    hoarding = runs["oracle:3:5"]
+    assert hoarding.levels.mean() < runs["oracle:3"].levels.mean()
+    assert hoarding.buffer_s.mean() > runs["oracle:3"].buffer_s.mean()
