@@ -62,7 +62,9 @@ def main() -> None:
         chosen = rng.choice(len(traces), size=min(args.traces, len(traces)), replace=False)
         played = [rescaled(traces[i], mbps_factor=factor) for i in chosen]
         qoe = make_qoe(config.qoe, video.bitrates_kbps)
-        horizon = teacher_horizon(config.teacher_horizon, video.n_levels)
+        horizon = teacher_horizon(
+            config.teacher_horizon, video.n_levels, config.teacher_horizon_fill
+        )
         mpc = mean_qoe(run_policy(make_policy("mpc", config.qoe), played, video, config.qoe))
         cells = []
         for name, rule in RULES.items():

@@ -48,16 +48,15 @@ def _oracle(argument: str | None, qoe: str) -> Policy:
         FutureAwareOracle,
     )
 
+    bad = f"bad policy 'oracle:{argument}': expected oracle[:<horizon>[:<buffer value>]]"
     parts = argument.split(":") if argument else []
+    if len(parts) > 2:
+        raise ValueError(bad)
     try:
-        if len(parts) > 2:
-            raise ValueError
         horizon = int(parts[0]) if parts else DEFAULT_HORIZON
         buffer_value = float(parts[1]) if len(parts) == 2 else DEFAULT_BUFFER_VALUE
     except ValueError:
-        raise ValueError(
-            f"bad policy 'oracle:{argument}': expected oracle[:<horizon>[:<buffer value>]]"
-        ) from None
+        raise ValueError(bad) from None
     return FutureAwareOracle(horizon=horizon, buffer_value=buffer_value, qoe=qoe)
 
 

@@ -80,7 +80,7 @@ def test_the_oracle_needs_the_traces_and_a_horizon(envivio):
 
 def test_the_buffer_value_is_the_oracles_terminal_term(pensieve_test_traces, envivio):
     """A buffer worth more than the best chunk makes the oracle hoard it: the same horizon plays
-    lower rungs and ends with more buffer; the name says what was asked for."""
+    lower rungs and keeps more buffer; the name says what was asked for."""
     traces = pensieve_test_traces[::12]
     runs = {
         name: run_policy(make_policy(name), traces, envivio)
