@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from abr.bench.run import PolicyRun, run_policy
+from abr.bench.run import run_policy
 from abr.dqn.config import load_config
 from abr.dqn.video_mix import ladder_sampler, teacher_horizon
 from abr.media.augment import rescaled
@@ -37,10 +37,6 @@ RULES: dict[str, Callable[[Qoe, Video], float]] = {
     ),
     "0.5 x top utility": lambda qoe, video: 0.5 * qoe.utility[-1] / ENVIVIO_TOP_UTILITY,
 }
-
-
-def mean_qoe(run: PolicyRun) -> float:
-    return float(np.mean([summary.mean_qoe for summary in run.summaries]))
 
 
 def main() -> None:
@@ -65,11 +61,12 @@ def main() -> None:
         horizon = teacher_horizon(
             config.teacher_horizon, video.n_levels, config.teacher_horizon_fill
         )
-        mpc = mean_qoe(run_policy(make_policy("mpc", config.qoe), played, video, config.qoe))
+        robust_mpc = make_policy("mpc", config.qoe)
+        mpc = run_policy(robust_mpc, played, video, config.qoe).qoe_per_trace.mean()
         cells = []
         for name, rule in RULES.items():
             oracle = FutureAwareOracle(horizon, rule(qoe, video), config.qoe)
-            played_qoe = mean_qoe(run_policy(oracle, played, video, config.qoe))
+            played_qoe = run_policy(oracle, played, video, config.qoe).qoe_per_trace.mean()
             gain = (played_qoe - mpc) * qoe.ladder_scale
             gains[name].append(gain)
             cells.append(f"{name}: {gain:+.3f}")
