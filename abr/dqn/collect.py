@@ -192,7 +192,10 @@ class DeviceCollector:
         config = self.config
         if config.teacher == "oracle":
             taught = torch_lookahead_values(
-                self.sim, self.qoe, config.teacher_horizon, config.teacher_buffer_value
+                self.sim,
+                self.qoe,
+                config.teacher_horizon,
+                config.teacher_buffer_value_for(self.sim.video.chunk_s),
             )
             return taught.argmax(dim=1), taught if values else None
         sim = self.sim

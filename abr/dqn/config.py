@@ -20,6 +20,7 @@ SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
 COLLECTORS = ("auto", "host", "device")  # abr/dqn/collect.py
 LADDERS = ("one", "sampled")  # abr/dqn/video_mix.py
+TEACHER_BUFFER_SCALINGS = ("none", "chunk_s")  # DqnConfig.teacher_buffer_value_for
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {
     "qoe": QOE_NAMES,
@@ -31,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "demo_policy": DEMO_POLICIES,
     "teacher": TEACHERS,
     "teacher_loss": TEACHER_LOSSES,
+    "teacher_buffer_scaling": TEACHER_BUFFER_SCALINGS,
 }
 
 
@@ -118,6 +120,9 @@ class DqnConfig:
     # sampled ladders: short ladders plan further within the plans' budget (video_mix.py)
     teacher_horizon_fill: bool = False
     teacher_buffer_value: float = 0.1  # its terminal term, QoE per second of buffer
+    # "chunk_s": teacher_buffer_value is per second of buffer and per second of chunk
+    # (teacher_buffer_value_for)
+    teacher_buffer_scaling: str = "none"
     teacher_every_steps: int = 1  # label the sessions' states every this many vectorised steps
     teacher_capacity: int = 200_000  # labelled states kept (the latest)
     teacher_batch_size: int = 128  # labelled states in every update
@@ -145,6 +150,16 @@ class DqnConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def teacher_buffer_value_for(self, chunk_s: float) -> float:
+        """The teacher's QoE per second of buffer left at the end of its plans, for a video of
+        `chunk_s`-second chunks. Scaled by the chunk length on the idea that the QoE scores a
+        chunk's bitrate per chunk and a stall per second, so one unforeseen slow download of a
+        long chunk costs more against what it earns; tried and not adopted
+        (docs/experiments/any_ladder.md): long chunks then value buffer too much."""
+        if self.teacher_buffer_scaling == "chunk_s":
+            return self.teacher_buffer_value * chunk_s
+        return self.teacher_buffer_value
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> DqnConfig:

@@ -188,7 +188,8 @@ def train(
     )
     demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, config.teacher_buffer_value)
+    buffer_value = config.teacher_buffer_value_for(video.chunk_s)
+    teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, buffer_value)
     labels = (
         LabelPool(config.teacher_capacity, spec.dim, spec.n_levels, device) if teacher else None
     )

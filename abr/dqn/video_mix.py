@@ -205,7 +205,9 @@ class VideoMixCollector(HostCollector):
             horizon = teacher_horizon(
                 config.teacher_horizon, self.video.n_levels, config.teacher_horizon_fill
             )
-            own = OracleTeacher(self.qoe, horizon, config.teacher_buffer_value)
+            own = OracleTeacher(
+                self.qoe, horizon, config.teacher_buffer_value_for(self.video.chunk_s)
+            )
             taught = own.values(self.sim) * self.scale  # [N, L]
             padded = np.full((config.n_sessions, self.spec.max_rungs), np.nan)
             padded[:, : self.video.n_levels] = taught

@@ -16,7 +16,8 @@ def test_the_worst_requests_are_the_largest_the_settings_accept() -> None:
 
 @pytest.mark.slow
 def test_the_benchmark_measures_both_phases() -> None:
-    result = bench_neighbour(duration_s=1.5, connections=4, idle=20)
+    # long enough for a worst-case request to finish on a loaded two-core machine
+    result = bench_neighbour(duration_s=3.0, connections=4, idle=20)
     assert result.alone_decisions_per_s > 0 and result.beside_decisions_per_s > 0
     assert result.normal_errors == 0
     assert result.noisy_requests > 0 and set(result.noisy_statuses) == {"200"}

@@ -140,6 +140,24 @@ def test_the_oracle_s_values_are_padded_for_the_missing_rungs():
     assert levels.tolist() == np.argmax(values[:, :n_levels], axis=1).tolist()
 
 
+def test_the_teacher_can_value_buffer_per_second_of_chunk():
+    constant = load_config(None, **ANY_LADDER, teacher_buffer_value=0.125)
+    scaled = load_config(
+        None, **ANY_LADDER, teacher_buffer_value=0.125, teacher_buffer_scaling="chunk_s"
+    )
+    assert constant.teacher_buffer_value_for(4.0) == 0.125
+    assert scaled.teacher_buffer_value_for(4.0) == 0.5
+    assert scaled.teacher_buffer_value_for(2.0) == 0.25
+    mix = collector(teacher_buffer_value=0.125, teacher_buffer_scaling="chunk_s")
+    chunk_s, n_levels = mix.video.chunk_s, mix.video.n_levels
+    assert chunk_s > 1.5  # the sampled video's chunks differ enough from a second to tell
+    horizon = teacher_horizon(mix.config.teacher_horizon, n_levels)
+    _, values = mix.teach(OracleTeacher(mix.qoe, horizon, 0.0), values=True)
+    for buffer_value, same in ((0.125 * chunk_s, True), (0.125, False)):
+        expected = OracleTeacher(mix.qoe, horizon, buffer_value).values(mix.sim) * mix.scale
+        assert np.allclose(values[:, :n_levels], expected) == same
+
+
 def test_the_validation_ladders_are_the_same_for_every_run():
     config = load_config(None, **ANY_LADDER)
     _, val = split_traces(config)
