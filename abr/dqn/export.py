@@ -9,6 +9,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 
 import abr
 from abr.dqn.checkpoint import BEST, load_payload, network_from_payload
+from abr.dqn.config import DqnConfig
 from abr.dqn.networks import QEnsemble
 from abr.media.traces import load_traces, traces_digest
 from abr.media.video import load_video
@@ -87,7 +89,9 @@ def export_onnx(sources: str | Path | Sequence[str | Path], out: str | Path) -> 
 
 def _ensemble_metadata(members: list[tuple[Path, ModelMetadata]]) -> ModelMetadata:
     """The first member's metadata for what all members must share (observation, ladder, chunk
-    length, QoE); the members listed; env steps summed; no validation QoE of its own."""
+    length, QoE); the members listed, each with the training settings in which it differs from
+    the first (whose config the ensemble carries); env steps summed; no validation QoE of its
+    own."""
     first_checkpoint, first = members[0]
     for checkpoint, member in members[1:]:
         for name in ("obs_spec", "ladder_kbps", "chunk_s", "qoe", "trained_over"):
@@ -110,10 +114,23 @@ def _ensemble_metadata(members: list[tuple[Path, ModelMetadata]]) -> ModelMetada
                 "val_qoe": member.val_qoe,
                 "env_steps": member.env_steps,
                 "seed": member.train_config.get("seed"),
+                "settings_unlike_first": _settings_unlike(first.train_config, member.train_config),
             }
             for checkpoint, member in members
         ],
     )
+
+
+def _settings_unlike(first: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
+    """The member's training settings that differ from the first member's, its seed aside (seeds
+    differ by design); a setting a run predates counts as its default."""
+    defaults = DqnConfig().to_dict()
+    first, member = defaults | first, defaults | member
+    return {
+        name: member.get(name)
+        for name in sorted(set(first) | set(member))
+        if name != "seed" and member.get(name) != first.get(name)
+    }
 
 
 def _sha256(text: str) -> str:

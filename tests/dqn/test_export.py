@@ -120,6 +120,7 @@ def test_an_ensemble_exports_the_mean_of_its_members(exported, tmp_path, pensiev
     listed = metadata.ensemble_members
     assert [m["checkpoint"] for m in listed] == [str(run / "best.pt") for run in runs]
     assert [m["seed"] for m in listed] == [0, 1]
+    assert [m["settings_unlike_first"] for m in listed] == [{}, {}]  # the seeds aside
     env_steps = [torch.load(run / "best.pt", weights_only=True)["env_steps"] for run in runs]
     assert metadata.val_qoe is None and metadata.env_steps == sum(env_steps)
     assert OnnxModel(tmp_path / "ensemble.onnx").metadata == metadata
@@ -134,6 +135,21 @@ def test_ensemble_members_must_share_observation_and_ladder(exported, tmp_path):
     ):
         with pytest.raises(ModelError, match="the members of an ensemble must share it"):
             _ensemble_metadata([(run_dir, metadata), (tmp_path / "other.pt", changed)])
+
+
+def test_an_ensemble_lists_the_settings_its_members_were_trained_with_beyond_the_first(exported):
+    run_dir, metadata = exported
+    config = metadata.train_config
+    older = {name: value for name, value in config.items() if name != "teacher_buffer_scaling"}
+    members = [
+        (run_dir / "a.pt", replace(metadata, train_config=config)),
+        (run_dir / "b.pt", replace(metadata, train_config={**config, "seed": 7, "gamma": 0.9})),
+        (run_dir / "c.pt", replace(metadata, train_config=older)),  # saved before the setting
+    ]
+    ensemble = _ensemble_metadata(members)
+    unlike = [m["settings_unlike_first"] for m in ensemble.ensemble_members]
+    assert unlike == [{}, {"gamma": 0.9}, {}]
+    assert ensemble.train_config == config
 
 
 def test_export_of_a_missing_run_names_it(tmp_path):
