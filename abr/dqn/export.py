@@ -9,9 +9,9 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
