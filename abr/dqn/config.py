@@ -20,7 +20,8 @@ SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
 COLLECTORS = ("auto", "host", "device")  # abr/dqn/collect.py
 LADDERS = ("one", "sampled")  # abr/dqn/video_mix.py
-TEACHER_BUFFER_SCALINGS = ("none", "chunk_s")  # DqnConfig.teacher_buffer_value_for
+# DqnConfig.teacher_buffer_value_for; "volatility": video_mix.teacher_buffer_values
+TEACHER_BUFFER_SCALINGS = ("none", "chunk_s", "volatility")
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {
     "qoe": QOE_NAMES,
@@ -121,8 +122,11 @@ class DqnConfig:
     teacher_horizon_fill: bool = False
     teacher_buffer_value: float = 0.1  # its terminal term, QoE per second of buffer
     # "chunk_s": teacher_buffer_value is per second of buffer and per second of chunk
-    # (teacher_buffer_value_for)
+    # (teacher_buffer_value_for); "volatility" (sampled ladders): each session's value is
+    # teacher_buffer_value plus teacher_buffer_per_cv times the coefficient of variation of the
+    # throughputs its player has measured (video_mix.teacher_buffer_values)
     teacher_buffer_scaling: str = "none"
+    teacher_buffer_per_cv: float = 0.3
     teacher_every_steps: int = 1  # label the sessions' states every this many vectorised steps
     teacher_capacity: int = 200_000  # labelled states kept (the latest)
     teacher_batch_size: int = 128  # labelled states in every update
@@ -210,6 +214,11 @@ def _validate(config: DqnConfig) -> None:
         "demo_pretrain_updates": config.demo_pretrain_updates >= 0,
         "teacher_horizon": 1 <= config.teacher_horizon <= 6,
         "teacher_buffer_value": config.teacher_buffer_value >= 0.0,
+        "teacher_buffer_per_cv": config.teacher_buffer_per_cv >= 0.0,
+        "teacher_buffer_scaling": (
+            config.teacher_buffer_scaling in TEACHER_BUFFER_SCALINGS
+            and (config.teacher_buffer_scaling != "volatility" or config.ladders == "sampled")
+        ),
         "teacher_every_steps": config.teacher_every_steps >= 1,
         "teacher_capacity": config.teacher_capacity >= config.teacher_batch_size,
         "teacher_batch_size": config.teacher_batch_size >= 1,

@@ -54,7 +54,7 @@ class MpcTeacher:
 
 
 class OracleTeacher:
-    def __init__(self, qoe: Qoe, horizon: int, buffer_value: float) -> None:
+    def __init__(self, qoe: Qoe, horizon: int, buffer_value: float | np.ndarray) -> None:
         self.qoe, self.horizon, self.buffer_value = qoe, horizon, buffer_value
 
     def label(self, sim: BatchSimulator) -> np.ndarray:

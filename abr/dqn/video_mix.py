@@ -42,6 +42,7 @@ from abr.media.traces import Trace
 from abr.media.video import Video, video_from_json
 from abr.player.ladder_observation import LadderSpec, encode_ladder
 from abr.player.qoe import make_qoe
+from abr.player.state import PlayerState
 from abr.policies.registry import make_policy
 from abr.sim.config import SimConfig
 
@@ -62,6 +63,33 @@ def teacher_horizon(horizon: int, n_levels: int, fill: bool = False) -> int:
     while fill and chunks < 2 * horizon and n_levels ** (chunks + 1) <= budget:
         chunks += 1
     return chunks
+
+
+def teacher_buffer_values(config: DqnConfig, state: PlayerState) -> float | np.ndarray:
+    """The oracle's QoE per second of buffer left at the end of its plans: the config's value
+    for the video's chunk length or, with `teacher_buffer_scaling = "volatility"`, one per
+    session [N] that grows with how much the throughputs its player has measured vary."""
+    value = config.teacher_buffer_value_for(state.chunk_s)
+    if config.teacher_buffer_scaling != "volatility":
+        return value
+    return value + config.teacher_buffer_per_cv * throughput_variation(state)
+
+
+def throughput_variation(state: PlayerState) -> np.ndarray:
+    """[N]: the coefficient of variation (std / mean) of each session's measured throughputs,
+    0 before it has two."""
+    measured = np.arange(state.throughput_kbps.shape[1]) >= (
+        state.throughput_kbps.shape[1] - state.history_count[:, None]
+    )  # the history's real entries are its most recent ones
+    count = measured.sum(axis=1)
+    kbps = np.where(measured, state.throughput_kbps, 0.0)
+    mean = kbps.sum(axis=1) / np.maximum(count, 1)
+    variance = np.where(measured, (kbps - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(
+        count, 1
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variation = np.sqrt(variance) / mean
+    return np.where((count >= 2) & (mean > 0), variation, 0.0)
 
 
 def ladder_sampler(config: DqnConfig, library: Sequence[Video] = ()) -> LadderSampler:
@@ -205,9 +233,8 @@ class VideoMixCollector(HostCollector):
             horizon = teacher_horizon(
                 config.teacher_horizon, self.video.n_levels, config.teacher_horizon_fill
             )
-            own = OracleTeacher(
-                self.qoe, horizon, config.teacher_buffer_value_for(self.video.chunk_s)
-            )
+            buffer_value = teacher_buffer_values(config, self.sim.player_state())
+            own = OracleTeacher(self.qoe, horizon, buffer_value)
             taught = own.values(self.sim) * self.scale  # [N, L]
             padded = np.full((config.n_sessions, self.spec.max_rungs), np.nan)
             padded[:, : self.video.n_levels] = taught

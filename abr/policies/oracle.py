@@ -41,7 +41,7 @@ def lookahead_levels(
     sim: BatchSimulator,
     metric: Qoe,
     horizon: int = DEFAULT_HORIZON,
-    buffer_value: float = DEFAULT_BUFFER_VALUE,
+    buffer_value: float | np.ndarray = DEFAULT_BUFFER_VALUE,
 ) -> np.ndarray:
     """The best first level [N] for every session of `sim` at its current state (each below the
     video's last chunk); `sim` itself is left as it is. Ties go to the lower level."""
@@ -53,11 +53,13 @@ def lookahead_values(
     sim: BatchSimulator,
     metric: Qoe,
     horizon: int = DEFAULT_HORIZON,
-    buffer_value: float = DEFAULT_BUFFER_VALUE,
+    buffer_value: float | np.ndarray = DEFAULT_BUFFER_VALUE,
 ) -> np.ndarray:
     """[N, L]: for every session of `sim` and every first level, the score of the best plan
-    that starts with that level (QoE over the planned chunks plus the terminal buffer term)."""
+    that starts with that level (QoE over the planned chunks plus the terminal buffer term;
+    `buffer_value` one for all sessions or [N], one each)."""
     values = np.empty((sim.n_sessions, sim.video.n_levels))
+    per_session = np.broadcast_to(np.asarray(buffer_value, dtype=np.float64), (sim.n_sessions,))
     steps = np.minimum(horizon, sim.video.n_chunks - sim.chunk)  # fewer chunks near the end
     for planned in np.unique(steps):
         group = np.flatnonzero(steps == planned)
@@ -70,7 +72,7 @@ def lookahead_values(
             tuple(array[group] for array in at),
             sim.last_level[group],
             int(planned),
-            buffer_value,
+            per_session[group],
         )
     return values
 
@@ -83,7 +85,7 @@ def _plan(
     at: tuple[np.ndarray, ...],
     last_level: np.ndarray,
     planned: int,
-    buffer_value: float,
+    buffer_value: np.ndarray,  # [n] each session's QoE per second of buffer left
 ) -> np.ndarray:
     n, n_levels = len(last_level), video.n_levels
     trace, ptr, clock_s, buffer_s, chunk = at
@@ -108,7 +110,8 @@ def _plan(
         origin, last = origin[parent], level
         trace, ptr, clock_s = sim.trace, sim.ptr, sim.clock_s
         buffer_s, chunk = sim.buffer_s, sim.chunk
-    score = (value + buffer_value * buffer_s).reshape(n, n_levels, n_levels ** (planned - 1))
+    score = value + buffer_value[origin] * buffer_s
+    score = score.reshape(n, n_levels, n_levels ** (planned - 1))
     return score.max(axis=2)  # [n, L]: the best continuation of each first level
 
 

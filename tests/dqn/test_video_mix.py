@@ -19,7 +19,9 @@ from abr.dqn.video_mix import (  # noqa: E402
     VideoMixCollector,
     ladder_demonstrations,
     ladder_sampler,
+    teacher_buffer_values,
     teacher_horizon,
+    throughput_variation,
     trained_over,
     validation_cases,
 )
@@ -156,6 +158,34 @@ def test_the_teacher_can_value_buffer_per_second_of_chunk():
     for buffer_value, same in ((0.125 * chunk_s, True), (0.125, False)):
         expected = OracleTeacher(mix.qoe, horizon, buffer_value).values(mix.sim) * mix.scale
         assert np.allclose(values[:, :n_levels], expected) == same
+
+
+def test_a_session_whose_measured_throughput_varies_more_values_buffer_more():
+    mix = collector(teacher_buffer_scaling="volatility", ladder_duration_s=[200.0, 300.0])
+    for _ in range(3):
+        mix.sim.step(np.zeros(16, dtype=np.int64))
+    state = mix.sim.player_state()
+    measured = state.throughput_kbps[:, -3:]  # three chunks: the last three entries are real
+    variation = measured.std(axis=1) / measured.mean(axis=1)
+    np.testing.assert_allclose(throughput_variation(state), variation)
+    expected_values = 0.1 + 0.3 * variation
+    np.testing.assert_allclose(teacher_buffer_values(mix.config, state), expected_values)
+    horizon = teacher_horizon(mix.config.teacher_horizon, mix.video.n_levels)
+    _, values = mix.teach(OracleTeacher(mix.qoe, horizon, 0.0), values=True)
+    own = OracleTeacher(mix.qoe, horizon, expected_values).values(mix.sim) * mix.scale
+    np.testing.assert_allclose(values[:, : mix.video.n_levels], own)
+
+
+def test_a_session_with_one_throughput_measured_has_no_variation():
+    mix = collector(ladder_duration_s=[200.0, 300.0])
+    assert np.all(throughput_variation(mix.sim.player_state()) == 0.0)
+    mix.sim.step(np.zeros(16, dtype=np.int64))
+    assert np.all(throughput_variation(mix.sim.player_state()) == 0.0)
+
+
+def test_the_volatility_scaling_needs_sampled_ladders():
+    with pytest.raises(ValueError, match="teacher_buffer_scaling"):
+        load_config(None, **SMALL, teacher_buffer_scaling="volatility")
 
 
 def test_the_validation_ladders_are_the_same_for_every_run():

@@ -10,7 +10,7 @@ import pytest
 from abr.bench.run import run_policy
 from abr.player.qoe import make_qoe
 from abr.policies.optimal import OfflineOptimal
-from abr.policies.oracle import FutureAwareOracle
+from abr.policies.oracle import FutureAwareOracle, lookahead_values
 from abr.policies.registry import make_policy
 from abr.sim.reference import ReferenceSession
 from abr.sim.simulator import BatchSimulator
@@ -91,3 +91,19 @@ def test_the_buffer_value_is_the_oracles_terminal_term(pensieve_test_traces, env
     hoarding = runs["oracle:3:5"]
     assert hoarding.levels.mean() < runs["oracle:3"].levels.mean()
     assert hoarding.buffer_s.mean() > runs["oracle:3"].buffer_s.mean()
+
+
+def test_each_session_can_value_buffer_its_own_way(pensieve_test_traces):
+    """A buffer value per session scores each session as that value alone would."""
+    video = small_video(n_chunks=10, seed=2)
+    metric = make_qoe("lin", video.bitrates_kbps)
+    traces = pensieve_test_traces[:4]
+    sim = BatchSimulator(traces, video, 4, "eval")
+    for _ in range(3):
+        sim.step(np.array([0, 1, 2, 1]))
+    per_session = np.array([0.0, 0.1, 2.0, 5.0])
+    values = lookahead_values(sim, metric, 3, per_session)
+    for session, buffer_value in enumerate(per_session):
+        alone = lookahead_values(sim, metric, 3, float(buffer_value))
+        np.testing.assert_allclose(values[session], alone[session])
+    assert not np.allclose(values, lookahead_values(sim, metric, 3, 0.1))
