@@ -78,18 +78,12 @@ def teacher_buffer_values(config: DqnConfig, state: PlayerState) -> float | np.n
 def throughput_variation(state: PlayerState) -> np.ndarray:
     """[N]: the coefficient of variation (std / mean) of each session's measured throughputs,
     0 before it has two."""
-    measured = np.arange(state.throughput_kbps.shape[1]) >= (
-        state.throughput_kbps.shape[1] - state.history_count[:, None]
-    )  # the history's real entries are its most recent ones
-    count = measured.sum(axis=1)
-    kbps = np.where(measured, state.throughput_kbps, 0.0)
-    mean = kbps.sum(axis=1) / np.maximum(count, 1)
-    variance = np.where(measured, (kbps - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(
-        count, 1
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        variation = np.sqrt(variance) / mean
-    return np.where((count >= 2) & (mean > 0), variation, 0.0)
+    history = state.throughput_kbps.shape[1]
+    # the history's real entries are its most recent ones
+    measured = np.arange(history) >= history - state.history_count[:, None]
+    kbps = np.ma.masked_array(state.throughput_kbps, mask=~measured)
+    variation = (kbps.std(axis=1) / kbps.mean(axis=1)).filled(0.0)  # masked: no mean to divide
+    return np.where(measured.sum(axis=1) >= 2, variation, 0.0)
 
 
 def ladder_sampler(config: DqnConfig, library: Sequence[Video] = ()) -> LadderSampler:
