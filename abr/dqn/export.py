@@ -19,7 +19,7 @@ import torch
 import abr
 from abr.dqn.checkpoint import BEST, load_payload, network_from_payload
 from abr.dqn.config import DqnConfig
-from abr.dqn.networks import QEnsemble
+from abr.dqn.networks import ensemble
 from abr.media.traces import load_traces, traces_digest
 from abr.media.video import load_video
 from abr.player.observation import AnySpec
@@ -63,7 +63,7 @@ def export_onnx(sources: str | Path | Sequence[str | Path], out: str | Path) -> 
     if len(checkpoints) == 1:
         network, metadata = loaded[0][0], metadatas[0]
     else:
-        network = QEnsemble([member for member, _ in loaded])
+        network = ensemble([member for member, _ in loaded])
         metadata = _ensemble_metadata(list(zip(checkpoints, metadatas, strict=True)))
     spec = metadata.obs_spec
     network.eval()

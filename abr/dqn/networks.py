@@ -108,3 +108,102 @@ def make_network(spec: AnySpec, hidden: Sequence[int], dueling: bool) -> QNetwor
     if isinstance(spec, LadderSpec):
         return RungQNetwork(spec.session_dim, RUNG_FEATURES, spec.max_rungs, hidden, dueling)
     return QNetwork(spec.dim, spec.n_levels, hidden, dueling)
+
+
+class FusedRungEnsemble(nn.Module):
+    """The mean of several `RungQNetwork`s of one shape, computed as one network whose every
+    layer is a batched matmul over the members: the same Q-values as `QEnsemble` up to float
+    rounding, in one ONNX node per layer instead of one per layer and member, which is most of
+    the cost of a decision at small batches. The rung head's first layer is split into its
+    session part (once per member and session) and its rung part (once per rung)."""
+
+    def __init__(self, members: Sequence[RungQNetwork]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first = members[0]
+        if not all(_same_shape(first, member) for member in members):
+            raise ValueError("a fused ensemble needs members of one shape")
+        self.session_dim, self.rung_features = first.session_dim, first.rung_features
+        self.max_rungs = self.n_actions = first.max_rungs
+        self.obs_dim, self.dueling = first.obs_dim, first.value is not None
+        trunks = [_linears(member.trunk) for member in members]
+        heads = [_linears(member.rung_head) for member in members]
+        self.n_trunk, self.n_head = len(trunks[0]), len(heads[0])
+        for i in range(self.n_trunk):
+            self._stack(f"trunk{i}", [trunk[i] for trunk in trunks], extra_dims=0)
+        width = heads[0][0].in_features - self.rung_features
+        entry = [head[0] for head in heads]
+        self._stack("head_session", entry, extra_dims=1, columns=slice(0, width))
+        self._stack("head_rung", entry, extra_dims=1, columns=slice(width, None), bias=False)
+        for i in range(1, self.n_head):
+            self._stack(f"head{i}", [head[i] for head in heads], extra_dims=1)
+        if self.dueling:
+            self._stack("value", [m.value for m in members if m.value is not None], extra_dims=0)
+
+    def _stack(
+        self,
+        name: str,
+        linears: Sequence[nn.Linear],
+        extra_dims: int,
+        columns: slice = slice(None),
+        bias: bool = True,
+    ) -> None:
+        """The members' copies of one layer (its input `columns`) as a weight [E, 1.., in, out]
+        and a bias [E, 1.., out], `extra_dims` ones between, for a batched matmul over inputs
+        [E or 1, .., in]."""
+        weight = torch.stack([linear.weight.detach()[:, columns].T for linear in linears])
+        biases = torch.stack([linear.bias.detach() for linear in linears]).unsqueeze(1)
+        for _ in range(extra_dims):
+            weight, biases = weight.unsqueeze(1), biases.unsqueeze(1)
+        self.register_buffer(f"{name}_w", weight)
+        self.register_buffer(f"{name}_b", biases if bias else torch.zeros_like(biases))
+
+    def _layer(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return x @ getattr(self, f"{name}_w") + getattr(self, f"{name}_b")
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """[B, obs_dim] -> [B, max_rungs]"""
+        s, f, r = self.session_dim, self.rung_features, self.max_rungs
+        rungs = obs[:, s : s + f * r].unflatten(1, (r, f))  # [B, R, F]
+        mask = obs[:, s + f * r :] > 0.5  # [B, R]
+        features = obs[:, :s].unsqueeze(0)  # [1, B, S]
+        for i in range(self.n_trunk):
+            features = torch.relu(self._layer(f"trunk{i}", features))  # [E, B, W]
+        hidden = self._layer("head_session", features.unsqueeze(2))  # [E, B, 1, H]
+        hidden = torch.relu(hidden + self._layer("head_rung", rungs.unsqueeze(0)))  # [E, B, R, H]
+        for i in range(1, self.n_head):
+            hidden = self._layer(f"head{i}", hidden)
+            if i < self.n_head - 1:
+                hidden = torch.relu(hidden)
+        score = hidden.squeeze(3)  # [E, B, R]
+        if self.dueling:
+            count = mask.sum(dim=1, keepdim=True).clamp(min=1)
+            mean = torch.where(mask, score, 0.0).sum(dim=2, keepdim=True) / count
+            score = self._layer("value", features) + score - mean
+        q = score.mean(dim=0)
+        return torch.where(mask, q, torch.full_like(q, MASKED_Q))
+
+
+def _linears(module: nn.Module) -> list[nn.Linear]:
+    return [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
+
+
+def _same_shape(first: RungQNetwork, other: RungQNetwork) -> bool:
+    shapes = [tuple(p.shape) for p in first.parameters()]
+    return (
+        isinstance(other, RungQNetwork)
+        and first.session_dim == other.session_dim
+        and (first.value is None) == (other.value is None)
+        and shapes == [tuple(p.shape) for p in other.parameters()]
+    )
+
+
+def ensemble(members: Sequence[nn.Module]) -> nn.Module:
+    """The mean of the members' Q-values: fused into one network when they are rung-shared
+    networks of one shape, a plain `QEnsemble` otherwise."""
+    if members and all(isinstance(m, RungQNetwork) for m in members):
+        rung_members = [m for m in members if isinstance(m, RungQNetwork)]
+        if all(_same_shape(rung_members[0], m) for m in rung_members):
+            return FusedRungEnsemble(rung_members)
+    return QEnsemble(members)

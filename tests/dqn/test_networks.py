@@ -4,7 +4,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from abr.dqn.networks import MASKED_Q, QNetwork, RungQNetwork, make_network  # noqa: E402
+from abr.dqn.networks import (  # noqa: E402
+    MASKED_Q,
+    FusedRungEnsemble,
+    QEnsemble,
+    QNetwork,
+    RungQNetwork,
+    ensemble,
+    make_network,
+)
 from abr.player.ladder_observation import RUNG_FEATURES, LadderSpec  # noqa: E402
 from abr.player.observation import ObservationSpec  # noqa: E402
 
@@ -49,3 +57,23 @@ def test_each_rung_is_scored_by_the_same_head():
 def test_a_one_ladder_spec_gets_the_plain_network():
     spec = ObservationSpec(n_levels=6)
     assert isinstance(make_network(spec, (16,), True), QNetwork)
+
+
+@pytest.mark.parametrize("dueling", [True, False])
+def test_a_fused_ensemble_gives_the_mean_of_its_members_q_values(dueling):
+    members = [make_network(SPEC, (32, 24), dueling) for _ in range(3)]
+    fused = FusedRungEnsemble(members)
+    for n_rungs in (2, 4, 6):
+        obs = observation(n_rungs, batch=16, seed=n_rungs)
+        torch.testing.assert_close(fused(obs), QEnsemble(members)(obs), atol=1e-5, rtol=1e-5)
+
+
+def test_ensemble_fuses_rung_networks_of_one_shape_only():
+    rung = [make_network(SPEC, (32, 32), True) for _ in range(2)]
+    assert isinstance(ensemble(rung), FusedRungEnsemble)
+    wider = make_network(SPEC, (64, 32), True)
+    assert isinstance(ensemble([*rung, wider]), QEnsemble)
+    plain = [make_network(ObservationSpec(n_levels=6), (16,), True) for _ in range(2)]
+    assert isinstance(ensemble(plain), QEnsemble)
+    with pytest.raises(ValueError, match="of one shape"):
+        FusedRungEnsemble([*rung, wider])

@@ -13,7 +13,7 @@ from abr.bench.run import run_policy  # noqa: E402
 from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import export_onnx  # noqa: E402
-from abr.dqn.networks import QEnsemble  # noqa: E402
+from abr.dqn.networks import ensemble  # noqa: E402
 from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
 from abr.media.ladders import LadderSampler  # noqa: E402
@@ -57,7 +57,7 @@ def test_random_ladders_get_dqn_decisions_equal_to_the_torch_policy(
     torch_policy = (
         seed_0
         if model == "one"
-        else GreedyQPolicy(QEnsemble([network for network, _ in members]), members[0][1], cpu)
+        else GreedyQPolicy(ensemble([network for network, _ in members]), members[0][1], cpu)
     )
     traces = pensieve_test_traces[::30]
     chosen: set[int] = set()
