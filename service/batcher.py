@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from abr.media.video import Video
+from abr.player.ladder_observation import LadderSpec, decided_view
 from abr.player.observation import encode
 from abr.player.state import PlayerState, stack_states
 from abr.policies.model_meta import ModelError
@@ -65,21 +66,29 @@ class ModelBatcher:
         by_video: dict[int, list[int]] = {}
         for i, item in enumerate(waiting):
             by_video.setdefault(id(item.video), []).append(i)
-        order, blocks = [], []
+        spec, version = model.metadata.obs_spec, model.metadata.version
+        answers: list[tuple[int, str] | None] = [None] * len(waiting)
+        order, blocks, rung_levels = [], [], []
         for rows in by_video.values():
             video = waiting[rows[0]].video
             try:
                 model.metadata.check_video(video.bitrates_kbps, str(model.path))
             except ModelError:
                 continue
+            if video.n_levels == 1:  # the only choice
+                for i in rows:
+                    answers[i] = (0, version)
+                continue
             state = stack_states([waiting[i].state for i in rows])
-            blocks.append(encode(state, model.metadata.obs_spec))
+            levels = np.arange(video.n_levels)
+            if isinstance(spec, LadderSpec):
+                state, levels = decided_view(state, spec)
+            blocks.append(encode(state, spec))
             order += rows
-        answers: list[tuple[int, str] | None] = [None] * len(waiting)
+            rung_levels += [levels] * len(rows)
         if not blocks:
             return answers
         chosen = model.q_values(np.concatenate(blocks)).argmax(axis=1).tolist()
-        version = model.metadata.version
-        for i, level in zip(order, chosen, strict=True):
-            answers[i] = (int(level), version)
+        for i, rung, levels in zip(order, chosen, rung_levels, strict=True):
+            answers[i] = (int(levels[rung]), version)
         return answers

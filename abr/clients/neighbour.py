@@ -171,8 +171,9 @@ class MemoryResult:
 
 def bench_memory(requests: int = 1000, rungs: int = 32, n_chunks: int = 100_000) -> MemoryResult:
     """A real `abr serve`'s resident memory (its decision workers' included) after `requests`
-    refused decisions (distinct `rungs`-rung ladders of `n_chunks` chunks, more rungs than the
-    shipped model takes) and then after `requests` sessions started on such ladders."""
+    refused decisions (distinct `rungs`-rung ladders of `n_chunks` chunks, each video built
+    and then refused for its player's last rung, past the ladder) and then after `requests`
+    sessions started on such ladders."""
     import httpx
     import psutil
 
@@ -197,7 +198,14 @@ def bench_memory(requests: int = 1000, rungs: int = 32, n_chunks: int = 100_000)
             refused = sum(
                 client.post(
                     "/v1/decide",
-                    json={"ladder_kbps": ladder(i), **video, "policy": "dqn", **player, **history},
+                    json={
+                        "ladder_kbps": ladder(i),
+                        **video,
+                        "policy": "dqn",
+                        **player,
+                        "last_level": rungs,  # one past the top rung
+                        **history,
+                    },
                 ).status_code
                 == 422
                 for i in range(requests)

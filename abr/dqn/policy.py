@@ -9,7 +9,7 @@ import torch
 
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.ladder_observation import LadderSpec
+from abr.player.ladder_observation import LadderSpec, decide_over_kept_rungs
 from abr.player.observation import AnySpec, encode
 from abr.player.state import PlayerState
 
@@ -23,14 +23,17 @@ class GreedyQPolicy:
     def reset(self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None) -> None:
         if isinstance(self.spec, LadderSpec):
             if not self.spec.accepts(video.n_levels):
-                raise ValueError(
-                    f"model takes 2 to {self.spec.max_rungs} rungs, video has {video.n_levels}"
-                )
+                raise ValueError(f"model takes no ladder of {video.n_levels} rungs")
         elif video.n_levels != self.spec.n_levels:
             raise ValueError(f"model has {self.spec.n_levels} levels, video has {video.n_levels}")
 
-    @torch.no_grad()
     def act(self, state: PlayerState) -> np.ndarray:
+        if isinstance(self.spec, LadderSpec):
+            return decide_over_kept_rungs(state, self.spec, self._greedy)
+        return self._greedy(state)
+
+    @torch.no_grad()
+    def _greedy(self, state: PlayerState) -> np.ndarray:
         obs = torch.as_tensor(encode(state, self.spec), device=self.device)
         q = self.network(obs)[:, : state.n_levels]  # the video's rungs only, as OnnxModel
         return q.argmax(dim=1).cpu().numpy().astype(np.int64)

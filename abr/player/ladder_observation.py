@@ -31,6 +31,7 @@ Layout, for H = history_len and R = max_rungs:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -70,7 +71,9 @@ class LadderSpec:
         return self.session_dim + (RUNG_FEATURES + 1) * self.max_rungs
 
     def accepts(self, n_levels: int) -> bool:
-        return 2 <= n_levels <= self.max_rungs
+        """Any ladder: one rung leaves no choice, and more than `max_rungs` are decided over
+        `max_rungs` of them (`decide_over_kept_rungs`)."""
+        return n_levels >= 1
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -133,8 +136,10 @@ def _ladder_constants(qoe_name: str, ladder_kbps: tuple[float, ...]) -> _LadderC
 def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
     """[N, spec.dim] float32, for a ladder of 2..max_rungs rungs."""
     n_levels, h = state.n_levels, spec.history_len
-    if not spec.accepts(n_levels):
-        raise ValueError(f"the ladder has {n_levels} rungs; this model takes 2 to {spec.max_rungs}")
+    if not 2 <= n_levels <= spec.max_rungs:
+        raise ValueError(
+            f"the ladder has {n_levels} rungs; this encoding takes 2 to {spec.max_rungs}"
+        )
     if state.throughput_kbps.shape[1] < h:
         raise ValueError(
             f"state keeps {state.throughput_kbps.shape[1]} history entries, spec needs {h}"
@@ -206,3 +211,32 @@ def encode_ladder(state: PlayerState, spec: LadderSpec) -> np.ndarray:
     flat = [session, padded.reshape(state.n_sessions, -1), mask]
     # every feature bounded, whatever a client sends (an hour-long chunk, a million chunks)
     return _clip(np.concatenate(flat, axis=1), FEATURE_CLIP).astype(np.float32)
+
+
+def kept_rungs(n_levels: int, max_rungs: int) -> np.ndarray:
+    """The rungs a model of `max_rungs` decides among on a longer ladder: `max_rungs` of them
+    evenly spread over the ladder's indices, its lowest and highest among them (published
+    ladders are close to geometric, so even in index is close to even in log rate)."""
+    return np.round(np.linspace(0, n_levels - 1, max_rungs)).astype(np.int64)
+
+
+def decided_view(state: PlayerState, spec: LadderSpec) -> tuple[PlayerState, np.ndarray]:
+    """The state a model of `spec` decides on, and the ladder level each of its rungs stands
+    for: the state itself for a ladder of up to `max_rungs` rungs; for a longer one, the state
+    over its kept rungs, the last chunk's rung seen as the nearest kept one."""
+    if state.n_levels <= spec.max_rungs:
+        return state, np.arange(state.n_levels)
+    kept = kept_rungs(state.n_levels, spec.max_rungs)
+    return state.with_rungs(kept), kept
+
+
+def decide_over_kept_rungs(
+    state: PlayerState, spec: LadderSpec, decide: Callable[[PlayerState], np.ndarray]
+) -> np.ndarray:
+    """`decide`'s levels [N] for a ladder of any length: a single rung is the only choice, and
+    a ladder longer than the model's `max_rungs` is decided over its `decided_view`, the choice
+    mapped back to the whole ladder."""
+    if state.n_levels == 1:
+        return np.zeros(state.n_sessions, dtype=np.int64)
+    view, levels = decided_view(state, spec)
+    return levels[decide(view)]

@@ -42,6 +42,19 @@ class PlayerState:
         per_session: dict[str, Any] = {f: getattr(self, f)[index] for f in SESSION_FIELDS}
         return replace(self, **per_session)
 
+    def with_rungs(self, kept: np.ndarray) -> PlayerState:
+        """The state as if the ladder had only the rungs `kept` (increasing indices); the last
+        chunk's rung counts as the kept rung nearest to it in log rate."""
+        kept_kbps = self.bitrates_kbps[kept]
+        last_kbps = self.bitrates_kbps[self.last_level]
+        distance = np.abs(np.log(kept_kbps)[None, :] - np.log(last_kbps)[:, None])  # [N, K]
+        return replace(
+            self,
+            bitrates_kbps=kept_kbps,
+            next_sizes_bytes=self.next_sizes_bytes[:, kept],
+            last_level=distance.argmin(axis=1).astype(np.int64),
+        )
+
 
 # what differs between sessions (the rest describes the video they all play)
 SESSION_FIELDS = tuple(

@@ -115,13 +115,11 @@ class ModelMetadata:
 
     def check_video(self, bitrates_kbps: np.ndarray, source: str) -> None:
         """A one-ladder model knows only the ladder it was trained on, and refuses any other; a
-        model for any ladder takes every ladder of 2..max_rungs rungs."""
+        model for any ladder takes every ladder (`LadderSpec.accepts`)."""
         if isinstance(self.obs_spec, LadderSpec):
             if not self.obs_spec.accepts(len(bitrates_kbps)):
-                raise ModelError(
-                    f"{source}: the video has {len(bitrates_kbps)} rungs; this model decides "
-                    f"for 2 to {self.obs_spec.max_rungs}"
-                )
+                n_rungs = len(bitrates_kbps)
+                raise ModelError(f"{source}: this model takes no ladder of {n_rungs} rungs")
             return
         if not self.matches_ladder(bitrates_kbps):
             raise ModelError(

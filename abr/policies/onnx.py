@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from abr.media.traces import Trace
 from abr.media.video import Video
+from abr.player.ladder_observation import LadderSpec, decide_over_kept_rungs
 from abr.player.observation import encode
 from abr.player.state import PlayerState
 from abr.policies.model_meta import METADATA_KEY, ModelError, ModelMetadata
@@ -89,6 +90,12 @@ class OnnxModel:
 
     def levels(self, state: PlayerState) -> np.ndarray:
         """The greedy level for each session of `state`, [N] int64."""
+        spec = self.metadata.obs_spec
+        if isinstance(spec, LadderSpec):
+            return decide_over_kept_rungs(state, spec, self._greedy)
+        return self._greedy(state)
+
+    def _greedy(self, state: PlayerState) -> np.ndarray:
         obs = encode(state, self.metadata.obs_spec)
         # only the video's rungs: a padded rung is masked in the graph, and stays out even if
         # an input far outside the trained range drove every real rung's Q-value below the mask

@@ -8,6 +8,8 @@ from dataclasses import replace
 import numpy as np
 
 from abr.media.video import make_video
+from abr.player.ladder_observation import kept_rungs
+from abr.player.observation import ObservationSpec
 from abr.player.state import PlayerState
 from abr.policies.onnx import OnnxModel
 from abr.sim.simulator import BatchSimulator
@@ -15,6 +17,7 @@ from service.batcher import ModelBatcher
 from service.engine import Engine
 from service.schemas import VideoSpec
 from service.settings import ServiceSettings
+from tests.policies.test_onnx import _linear_model, _metadata
 from tests.service.conftest import VIDEO
 
 
@@ -94,14 +97,30 @@ def test_two_reports_of_one_session_in_flight_are_decided_on_their_own_states():
     assert one_by_one[0] != one_by_one[1]  # different states, different decisions
 
 
-def test_a_session_on_another_ladder_falls_back_alone(envivio, pensieve_test_traces):
-    model = OnnxModel()
+def test_a_session_on_a_longer_ladder_is_batched_and_decided_as_alone(
+    envivio, pensieve_test_traces
+):
+    model = OnnxModel()  # trained on 2..12 rungs: a 16-rung ladder is decided over 12
+    ladder = np.geomspace(100.0, 10_000.0, 16)
+    sizes = np.repeat(envivio.sizes_bytes[:1], 16, axis=0) * (ladder / ladder[0])[:, None]
+    longer = make_video(ladder, envivio.chunk_s, sizes, "longer ladder")
     states = one_session_states(pensieve_test_traces, envivio, n=6)
-    ladder = np.geomspace(100.0, 10_000.0, 13)  # more rungs than the model takes
-    sizes = np.repeat(envivio.sizes_bytes[:1], 13, axis=0) * (ladder / ladder[0])[:, None]
-    other = make_video(ladder, envivio.chunk_s, sizes, "other ladder")
+    states[2] = one_session_states(pensieve_test_traces, longer, n=6)[2]
+    videos = [longer if i == 2 else envivio for i in range(6)]
+    answers = asyncio.run(gather_levels(ModelBatcher(lambda: model), states, videos))
+    assert [a[0] for a in answers] == [int(model.levels(s)[0]) for s in states]  # type: ignore[index]
+    assert answers[2][0] in kept_rungs(16, 12)  # type: ignore[index]
+
+
+def test_a_session_on_a_ladder_the_model_refuses_falls_back_alone(
+    envivio, pensieve_test_traces, tmp_path
+):
+    width = ObservationSpec(n_levels=6).dim
+    model = OnnxModel(_linear_model(tmp_path / "envivio.onnx", width, 6, _metadata()))
+    other = make_video(envivio.bitrates_kbps * 2, envivio.chunk_s, envivio.sizes_bytes * 2, "x2")
+    states = one_session_states(pensieve_test_traces, envivio, n=6)
+    states[2] = one_session_states(pensieve_test_traces, other, n=6)[2]
     videos = [other if i == 2 else envivio for i in range(6)]
-    states[2] = replace(states[2], bitrates_kbps=ladder)
     answers = asyncio.run(gather_levels(ModelBatcher(lambda: model), states, videos))
     assert answers[2] is None
     expected = [int(model.levels(s)[0]) for i, s in enumerate(states) if i != 2]

@@ -109,10 +109,10 @@ def test_a_large_ladder_plans_fewer_chunks_ahead_and_answers(client):
 
 def test_rejected_requests_leave_no_video_behind_and_videos_are_small(client):
     engine = client.app.state.service.engine
-    for i in range(40):  # 32 rungs each: the shipped model refuses them (422)
+    for i in range(40):  # 32 rungs each, the player's last rung past the top: refused (422)
         ladder = [100.0 + i + 100 * k for k in range(32)]
         body = {"ladder_kbps": ladder, "chunk_s": 4, "n_chunks": 100_000, "policy": "dqn"}
-        player = {"chunk_index": 3, "last_level": 2, "buffer_s": 9.5}
+        player = {"chunk_index": 3, "last_level": 32, "buffer_s": 9.5}
         answer = client.post(
             "/v1/decide", json={**body, **player, "throughput_kbps": [1500], "download_s": [2]}
         )
