@@ -190,20 +190,18 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
 
 
 def _same_shape(first: RungQNetwork, other: RungQNetwork) -> bool:
-    shapes = [tuple(p.shape) for p in first.parameters()]
     return (
-        isinstance(other, RungQNetwork)
-        and first.session_dim == other.session_dim
+        first.session_dim == other.session_dim
         and (first.value is None) == (other.value is None)
-        and shapes == [tuple(p.shape) for p in other.parameters()]
+        and [p.shape for p in first.parameters()] == [p.shape for p in other.parameters()]
     )
 
 
 def ensemble(members: Sequence[nn.Module]) -> nn.Module:
     """The mean of the members' Q-values: fused into one network when they are rung-shared
     networks of one shape, a plain `QEnsemble` otherwise."""
-    if members and all(isinstance(m, RungQNetwork) for m in members):
-        rung_members = [m for m in members if isinstance(m, RungQNetwork)]
-        if all(_same_shape(rung_members[0], m) for m in rung_members):
-            return FusedRungEnsemble(rung_members)
+    rung_members = [m for m in members if isinstance(m, RungQNetwork)]
+    fusable = len(rung_members) == len(members) > 0
+    if fusable and all(_same_shape(rung_members[0], m) for m in rung_members):
+        return FusedRungEnsemble(rung_members)
     return QEnsemble(members)
