@@ -195,17 +195,11 @@ def bench_memory(requests: int = 1000, rungs: int = 32, n_chunks: int = 100_000)
             warm.raise_for_status()
             start = rss_mb()
             video = {"chunk_s": 4.0, "n_chunks": n_chunks}
+            past_the_ladder = {**player, "policy": "dqn", "last_level": rungs}  # one past the top
             refused = sum(
                 client.post(
                     "/v1/decide",
-                    json={
-                        "ladder_kbps": ladder(i),
-                        **video,
-                        "policy": "dqn",
-                        **player,
-                        "last_level": rungs,  # one past the top rung
-                        **history,
-                    },
+                    json={"ladder_kbps": ladder(i), **video, **past_the_ladder, **history},
                 ).status_code
                 == 422
                 for i in range(requests)

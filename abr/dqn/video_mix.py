@@ -45,6 +45,7 @@ from abr.player.qoe import make_qoe
 from abr.player.state import PlayerState
 from abr.policies.registry import make_policy
 from abr.sim.config import SimConfig
+from abr.sim.simulator import BatchSimulator
 
 VALIDATION_LADDERS_SEED = 1_000_003  # one validation set for every run, whatever its seed
 TRAINED_RUNGS = (2, 12)
@@ -65,14 +66,15 @@ def teacher_horizon(horizon: int, n_levels: int, fill: bool = False) -> int:
     return chunks
 
 
-def teacher_buffer_values(config: DqnConfig, state: PlayerState) -> float | np.ndarray:
+def teacher_buffer_values(config: DqnConfig, sim: BatchSimulator) -> float | np.ndarray:
     """The oracle's QoE per second of buffer left at the end of its plans: the config's value
     for the video's chunk length or, with `teacher_buffer_scaling = "volatility"`, one per
-    session [N] that grows with how much the throughputs its player has measured vary."""
-    value = config.teacher_buffer_value_for(state.chunk_s)
+    session [N] that grows with how much the throughputs its player has measured vary (the
+    players' state is built for that case only: this runs at every labelled step)."""
+    value = config.teacher_buffer_value_for(sim.video.chunk_s)
     if config.teacher_buffer_scaling != "volatility":
         return value
-    return value + config.teacher_buffer_per_cv * throughput_variation(state)
+    return value + config.teacher_buffer_per_cv * throughput_variation(sim.player_state())
 
 
 def throughput_variation(state: PlayerState) -> np.ndarray:
@@ -227,7 +229,7 @@ class VideoMixCollector(HostCollector):
             horizon = teacher_horizon(
                 config.teacher_horizon, self.video.n_levels, config.teacher_horizon_fill
             )
-            buffer_value = teacher_buffer_values(config, self.sim.player_state())
+            buffer_value = teacher_buffer_values(config, self.sim)
             own = OracleTeacher(self.qoe, horizon, buffer_value)
             taught = own.values(self.sim) * self.scale  # [N, L]
             padded = np.full((config.n_sessions, self.spec.max_rungs), np.nan)

@@ -169,7 +169,7 @@ def test_a_session_whose_measured_throughput_varies_more_values_buffer_more():
     variation = measured.std(axis=1) / measured.mean(axis=1)
     np.testing.assert_allclose(throughput_variation(state), variation)
     expected_values = 0.1 + 0.3 * variation
-    np.testing.assert_allclose(teacher_buffer_values(mix.config, state), expected_values)
+    np.testing.assert_allclose(teacher_buffer_values(mix.config, mix.sim), expected_values)
     horizon = teacher_horizon(mix.config.teacher_horizon, mix.video.n_levels)
     _, values = mix.teach(OracleTeacher(mix.qoe, horizon, 0.0), values=True)
     own = OracleTeacher(mix.qoe, horizon, expected_values).values(mix.sim) * mix.scale
