@@ -1,8 +1,9 @@
 """The trainer on a GPU: skipped where CUDA is absent (CI), run on a GPU host with `pytest -m cuda`.
 
 The CPU tests hold the algorithm; these hold that the CUDA path computes the same things:
-replay and priorities kept on the GPU, a run that trains and resumes there, and a checkpoint that
-loads on a CPU-only host and exports to the same ONNX decisions.
+replay and priorities kept on the GPU, a run that trains and resumes there (over one ladder and
+over sampled ones, one video a batch or several), and a checkpoint that loads on a CPU-only host
+and exports to the same ONNX decisions.
 """
 
 import json
@@ -74,6 +75,17 @@ def test_a_gpu_run_trains_there_and_its_model_loads_on_a_cpu(tmp_path):
 
 def test_a_gpu_run_resumes_exactly(tmp_path):
     check_resume_is_exact(load_config(None, **ON_GPU), tmp_path)
+
+
+@pytest.mark.parametrize("videos_per_batch", [1, 4])
+def test_a_sampled_ladder_run_on_a_gpu_resumes_exactly_and_exports(tmp_path, videos_per_batch):
+    from tests.dqn.test_video_mix import ANY_LADDER, check_onnx_decides_as_torch_on_a_cpu
+
+    changes = {**ANY_LADDER, "device": "cuda", "videos_per_batch": videos_per_batch}
+    check_resume_is_exact(load_config(None, **changes), tmp_path)
+    checkpoint = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["replay"]["obs"].is_cuda  # the replay lived on the GPU
+    check_onnx_decides_as_torch_on_a_cpu(tmp_path / "straight", tmp_path / "any.onnx")
 
 
 def test_on_a_gpu_the_sessions_are_simulated_there_and_resume_exactly(tmp_path):
