@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from abr.bench.paired import paired_gain
 from abr.bench.run import PolicyRun
 
 GAP_KEYS = ("gap_to_best_online", "gap_to_optimal")
@@ -32,6 +33,30 @@ def summarize_runs(runs: Mapping[str, PolicyRun]) -> dict[str, dict[str, float |
         metrics["gap_to_best_online"] = None if best_online is None else best_online - mean
         metrics["gap_to_optimal"] = None if optimal is None else optimal - mean
     return summary
+
+
+def add_gains_over_mpc(
+    summary: dict[str, dict[str, float | None]], runs: Mapping[str, PolicyRun]
+) -> None:
+    """Each policy's mean QoE minus RobustMPC's (`mpc` among the runs) over the same traces, with
+    its 95 % paired bootstrap interval (abr/bench/paired.py): `gain_over_mpc`, `_low`, `_high`
+    (RobustMPC's own row: 0, so that every row has the same columns)."""
+    reference = runs["mpc"].qoe_per_trace
+    for name, run in runs.items():
+        gain = paired_gain(run.qoe_per_trace, reference)
+        summary[name]["gain_over_mpc"] = gain.mean
+        summary[name]["gain_over_mpc_low"] = gain.low
+        summary[name]["gain_over_mpc_high"] = gain.high
+
+
+Gain = tuple[float, float, float]  # mean QoE minus RobustMPC's, and its 95 % interval's ends
+
+
+def gain_of(metrics: Mapping[str, float | None]) -> Gain:
+    """The gain over RobustMPC that `add_gains_over_mpc` put in a policy's summary."""
+    mean, low, high = (metrics[f"gain_over_mpc{end}"] for end in ("", "_low", "_high"))
+    assert mean is not None and low is not None and high is not None
+    return mean, low, high
 
 
 def write_results(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from abr.cli.common import (
     command,
     console,
     default_traces,
+    format_gain,
     json_option,
     print_json_last,
     summary_table,
@@ -24,6 +25,7 @@ from abr.player.qoe import QOE_NAMES
 from abr.policies.registry import POLICY_HELP
 
 if TYPE_CHECKING:
+    from abr.bench.report import Gain
     from abr.bench.run import PolicyRun
 
 
@@ -59,7 +61,13 @@ def cmd_bench_sim(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
-    from abr.bench.report import plot_cdf, plot_timeline, summarize_runs, write_results
+    from abr.bench.report import (
+        add_gains_over_mpc,
+        plot_cdf,
+        plot_timeline,
+        summarize_runs,
+        write_results,
+    )
     from abr.bench.run import run_policy
     from abr.media.ladders import load_bench_video
     from abr.media.traces import load_traces
@@ -88,6 +96,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
                     runs[name] = run_policy(make_policy(name, args.qoe), traces, video, args.qoe)
                     progress.advance(task)
                 summary = summarize_runs(runs)
+                if "mpc" in runs:
+                    add_gains_over_mpc(summary, runs)
                 results[cell_name] = summary
                 cells.setdefault(set_name, {})[video_label] = summary
                 write_results(out, cell_name, runs, summary)
@@ -111,7 +121,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
     console.print(f"results and plots in {out}/")
     if args.json:
         if matrix:
-            print_json_last({"cells": cells, "gain_over_mpc": gains})
+            print_json_last(
+                {
+                    "cells": cells,
+                    "gain_over_mpc": _per_cell(gains, lambda gain: gain[0]),
+                    "gain_over_mpc_interval": _per_cell(gains, lambda gain: [gain[1], gain[2]]),
+                }
+            )
         else:
             print_json_last(next(iter(results.values())) if len(results) == 1 else results)
 
@@ -122,27 +138,40 @@ def _video_label(source: str | None) -> str:
 
 def gains_over_mpc(
     cells: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float | None]]]],
-) -> dict[str, dict[str, dict[str, float]]]:
-    """policy -> trace set -> video -> its mean QoE minus RobustMPC's in that cell."""
-    gains: dict[str, dict[str, dict[str, float]]] = {}
+) -> dict[str, dict[str, dict[str, Gain]]]:
+    """policy -> trace set -> video -> its gain over RobustMPC in that cell, RobustMPC left out."""
+    from abr.bench.report import gain_of
+
+    gains: dict[str, dict[str, dict[str, Gain]]] = {}
     for set_name, by_video in cells.items():
         for video_label, summary in by_video.items():
-            mpc = summary["mpc"]["mean_qoe"]
             for policy, metrics in summary.items():
-                if policy == "mpc" or mpc is None or metrics["mean_qoe"] is None:
-                    continue
-                cell = gains.setdefault(policy, {}).setdefault(set_name, {})
-                cell[video_label] = float(metrics["mean_qoe"]) - float(mpc)
+                if policy != "mpc":
+                    by_set = gains.setdefault(policy, {}).setdefault(set_name, {})
+                    by_set[video_label] = gain_of(metrics)
     return gains
 
 
-def _gain_table(policy: str, by_set: Mapping[str, Mapping[str, float]], videos: list[str]) -> Table:
-    table = Table(title=f"{policy}: mean QoE minus RobustMPC's (trace set x video)")
+def _per_cell(
+    gains: Mapping[str, Mapping[str, Mapping[str, Gain]]], pick: Callable[[Gain], object]
+) -> dict[str, dict[str, dict[str, object]]]:
+    """policy -> trace set -> video -> one part of that cell's gain."""
+    return {
+        policy: {
+            set_name: {video: pick(gain) for video, gain in by_video.items()}
+            for set_name, by_video in by_set.items()
+        }
+        for policy, by_set in gains.items()
+    }
+
+
+def _gain_table(policy: str, by_set: Mapping[str, Mapping[str, Gain]], videos: list[str]) -> Table:
+    table = Table(title=f"{policy} minus RobustMPC, mean QoE [95% paired bootstrap]")
     table.add_column("trace set")
     for video in videos:
         table.add_column(video, justify="right")
     for set_name, by_video in by_set.items():
-        table.add_row(set_name, *(f"{by_video[video]:+.3f}" for video in videos))
+        table.add_row(set_name, *(format_gain(by_video[video]) for video in videos))
     return table
 
 

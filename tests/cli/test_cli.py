@@ -1,8 +1,11 @@
 """The `abr` console script, run as users run it: a subprocess, reading its stdout."""
 
+import csv
+
 import numpy as np
 import pytest
 
+from abr.bench.paired import paired_gain
 from abr.media.traces import read_trace
 from tests.conftest import PENSIEVE_TEST, SHARED_DATA, abr, last_json, require_shared
 
@@ -130,7 +133,7 @@ def test_the_command_line_starts_without_torch():
 
 def test_bench_videos_runs_a_matrix_with_gains_over_robustmpc(tmp_path):
     """Every trace set with every video; each policy's gain is its mean QoE minus RobustMPC's in
-    the same cell."""
+    the same cell, with the paired bootstrap interval of the same traces' differences."""
     result = last_json(
         abr(
             "bench",
@@ -153,7 +156,22 @@ def test_bench_videos_runs_a_matrix_with_gains_over_robustmpc(tmp_path):
         assert result["gain_over_mpc"]["rb"]["default_test"][video] == pytest.approx(
             gain, abs=1e-12
         )
+        low, high = result["gain_over_mpc_interval"]["rb"]["default_test"][video]
+        assert (low, high) == (table["rb"]["gain_over_mpc_low"], table["rb"]["gain_over_mpc_high"])
+        per_trace = read_per_trace_qoe(tmp_path / f"default_test@{video}_per_trace.csv")
+        want = paired_gain(per_trace["rb"], per_trace["mpc"])
+        assert (low, high) == pytest.approx((want.low, want.high), abs=1e-12)
+        assert low < gain < high
+        assert table["mpc"]["gain_over_mpc_low"] == table["mpc"]["gain_over_mpc_high"] == 0.0
     assert cells["low4"]["mpc"]["mean_qoe"] != cells["hls10"]["mpc"]["mean_qoe"]
     assert (tmp_path / "default_test@low4_summary.csv").is_file()
     refused = abr("bench", "--video", "x", "--videos", "low4", check=False)
     assert refused.returncode == 2 and "--video or --videos" in refused.stderr
+
+
+def read_per_trace_qoe(path) -> dict[str, np.ndarray]:
+    """policy -> its mean QoE per trace, in the order of `abr bench`'s per-trace CSV."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    policies = dict.fromkeys(row["policy"] for row in rows)
+    return {p: np.array([float(r["mean_qoe"]) for r in rows if r["policy"] == p]) for p in policies}
