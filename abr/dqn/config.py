@@ -52,6 +52,9 @@ class DqnConfig:
     max_rungs: int = 12
     val_ladders: int = 5
     ladder_keep_traces: float = 0.5  # sampled: the share of episodes over traces as recorded
+    # sampled, the other episodes: the traces' median drawn log-uniform from this log-position
+    # on the ladder (0: its lowest rung, 0.5: its middle, 1: its top) up to twice its top
+    ladder_match_from: float = 0.5
     ladder_duration_s: list[float] = field(default_factory=lambda: [120.0, 400.0])  # per video
     ladder_lowest_kbps: list[float] = field(default_factory=lambda: [100.0, 1000.0])  # log-uniform
     ladder_chunk_s: list[float] = field(default_factory=lambda: [1.0, 10.0])
@@ -235,6 +238,7 @@ def _validate(config: DqnConfig) -> None:
         "max_rungs": 2 <= config.max_rungs <= 32,
         "val_ladders": config.val_ladders >= 1,
         "ladder_keep_traces": 0.0 <= config.ladder_keep_traces <= 1.0,
+        "ladder_match_from": 0.0 <= config.ladder_match_from <= 1.0,
         "ladder_duration_s": _is_range(config.ladder_duration_s),
         "ladder_lowest_kbps": _is_range(config.ladder_lowest_kbps),
         "ladder_chunk_s": _is_range(config.ladder_chunk_s),

@@ -115,6 +115,7 @@ def trained_over(config: DqnConfig) -> dict[str, Any]:
         "chunk_s_drawn": "log-uniform" if sampler.chunk_s_log else "uniform",
         "library": [video.name for video in published_ladders()] + ["the config's video"],
         "traces_as_recorded": config.ladder_keep_traces,
+        "scaled_median_from_ladder_position": config.ladder_match_from,
     }
 
 
@@ -131,7 +132,9 @@ def validation_cases(
     videos: dict[str, Video] = {}
     for index in range(config.val_ladders):
         video = sampler.sample(rng)
-        factor = match_factor(rng, video, median_kbps, config.ladder_keep_traces)
+        factor = match_factor(
+            rng, video, median_kbps, config.ladder_keep_traces, config.ladder_match_from
+        )
         name = f"{index}:{video.name}@bw{factor:.3g}"
         sets[name] = [rescaled(trace, mbps_factor=factor) for trace in traces]
         videos[name] = replace(video, name=name)
@@ -152,7 +155,9 @@ def ladder_demonstrations(
     collected = 0
     while collected < config.demo_env_steps:
         sample = sampler.sample(rng)
-        factor = match_factor(rng, sample, median_kbps, config.ladder_keep_traces)
+        factor = match_factor(
+            rng, sample, median_kbps, config.ladder_keep_traces, config.ladder_match_from
+        )
         chosen = rng.choice(len(traces), size=min(256, len(traces)), replace=False)
         qoe = make_qoe(config.qoe, sample.bitrates_kbps)
         part = collect_demonstrations(
@@ -205,7 +210,8 @@ class VideoMixCollector(HostCollector):
     def _play(self, video: Video, factor: float | None = None) -> None:
         """From now on (every session at its start) the sessions play `video`."""
         if factor is None:
-            factor = match_factor(self.rng, video, self.median_kbps, self.config.ladder_keep_traces)
+            keep, match_from = self.config.ladder_keep_traces, self.config.ladder_match_from
+            factor = match_factor(self.rng, video, self.median_kbps, keep, match_from)
         self.video, self.factor = video, factor
         self.qoe = make_qoe(self.config.qoe, video.bitrates_kbps)
         self.scale = self.qoe.ladder_scale * self.config.reward_scale

@@ -152,15 +152,20 @@ def median_rate_kbps(traces: Sequence[Trace]) -> float:
 
 
 def match_factor(
-    rng: np.random.Generator, video: Video, traces_median_kbps: float, keep_probability: float
+    rng: np.random.Generator,
+    video: Video,
+    traces_median_kbps: float,
+    keep_probability: float,
+    from_position: float = 0.5,
 ) -> float:
     """The bandwidth factor for one episode of `video`: 1 (the traces as recorded) with
     `keep_probability`, else one that puts the traces' median at a log-uniform point between
-    the ladder's middle (the geometric mean of its ends) and twice its top: a service picks its
-    ladder for its viewers' networks, most of which can play most of it."""
+    the ladder's log-position `from_position` (0: its lowest rung; 0.5: its middle, the geometric
+    mean of its ends; 1: its top) and twice its top: a service picks its ladder for its viewers'
+    networks, most of which can play most of it."""
     if rng.random() < keep_probability:
         return 1.0
-    ladder = video.bitrates_kbps
-    middle = float(np.sqrt(ladder[0] * ladder[-1]))
-    target = _log_uniform(rng, middle, float(ladder[-1]) * 2.0)
+    lowest, top = float(video.bitrates_kbps[0]), float(video.bitrates_kbps[-1])
+    low_end = lowest ** (1.0 - from_position) * top**from_position
+    target = _log_uniform(rng, low_end, top * 2.0)
     return target / traces_median_kbps

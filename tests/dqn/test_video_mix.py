@@ -127,6 +127,25 @@ def test_the_config_s_ranges_reach_the_sampler_and_the_metadata():
         load_config(None, **ANY_LADDER, ladder_chunk_s=[3, 2])
 
 
+def test_the_config_s_match_from_reaches_every_episode_s_traces():
+    rng = np.random.default_rng(0)
+    for match_from in (0.0, 0.5):
+        mix = collector(ladder_keep_traces=0.0, ladder_match_from=match_from)
+        medians_on_ladder = set()  # each episode's traces' median, as a log-position on its ladder
+        for _ in range(300):
+            lowest, top = np.log(mix.video.bitrates_kbps[[0, -1]])
+            position = (np.log(mix.factor * mix.median_kbps) - lowest) / (top - lowest)
+            medians_on_ladder.add(round(float(position), 9))
+            mix.step(rng.integers(0, mix.video.n_levels, 16))
+        assert len(medians_on_ladder) >= 4
+        assert min(medians_on_ladder) >= match_from - 1e-9
+        if match_from == 0.0:
+            assert min(medians_on_ladder) < 0.5  # the ladder's lower half is reached
+    assert trained_over(mix.config)["scaled_median_from_ladder_position"] == 0.5
+    with pytest.raises(ValueError, match="ladder_match_from"):
+        load_config(None, **ANY_LADDER, ladder_match_from=1.5)
+
+
 def test_videos_per_batch_must_divide_the_sessions():
     with pytest.raises(ValueError, match="videos_per_batch"):
         load_config(None, **ANY_LADDER, videos_per_batch=3)

@@ -86,6 +86,20 @@ def test_a_match_puts_the_median_in_the_ladder_s_range(pensieve_test_traces):
     assert min(targets) >= np.sqrt(ladder[0] * ladder[-1]) and max(targets) <= 2 * ladder[-1]
 
 
+def test_a_match_from_lower_on_the_ladder_reaches_below_its_middle(pensieve_test_traces):
+    median = median_rate_kbps(pensieve_test_traces)
+    video = bench_video("uhd")
+    lowest, top = video.bitrates_kbps[0], video.bitrates_kbps[-1]
+    rng = np.random.default_rng(0)
+    targets = [
+        match_factor(rng, video, median, 0.0, from_position=0.25) * median for _ in range(400)
+    ]
+    low_end = lowest**0.75 * top**0.25
+    assert min(targets) >= low_end * (1 - 1e-12) and max(targets) <= 2 * top
+    assert min(targets) < 1.1 * low_end  # log-uniform: the low end is reached
+    assert np.mean(np.array(targets) < np.sqrt(lowest * top)) > 0.2  # a quarter of the range
+
+
 def test_the_benchmark_videos_are_fixed():
     for name, (ladder, chunk_s, n_chunks) in BENCH_LADDERS.items():
         video = bench_video(name)
