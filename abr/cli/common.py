@@ -43,6 +43,8 @@ def trace_set_name(source: str) -> str:
 
 
 def summary_table(title: str, summary: Mapping[str, Mapping[str, float | None]]) -> Table:
+    from abr.bench.report import gain_of
+
     columns = (
         ("mean_qoe", "mean QoE", "{:.3f}"),
         ("median_qoe", "median", "{:.3f}"),
@@ -54,8 +56,6 @@ def summary_table(title: str, summary: Mapping[str, Mapping[str, float | None]])
         ("gap_to_optimal", "gap opt", "{:+.3f}"),
         ("seconds", "s", "{:.2f}"),
     )
-    from abr.bench.report import gain_of
-
     with_gains = all("gain_over_mpc" in metrics for metrics in summary.values())
     table = Table(title=title)
     table.add_column("policy")
