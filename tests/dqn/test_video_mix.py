@@ -129,7 +129,7 @@ def test_the_config_s_ranges_reach_the_sampler_and_the_metadata():
 
 def test_the_config_s_match_from_reaches_every_episode_s_traces():
     rng = np.random.default_rng(0)
-    for match_from in (0.0, 0.5):
+    for match_from in (0.5, 0.0):
         mix = collector(ladder_keep_traces=0.0, ladder_match_from=match_from)
         medians_on_ladder = set()  # each episode's traces' median, as a log-position on its ladder
         for _ in range(300):
@@ -141,7 +141,7 @@ def test_the_config_s_match_from_reaches_every_episode_s_traces():
         assert min(medians_on_ladder) >= match_from - 1e-9
         if match_from == 0.0:
             assert min(medians_on_ladder) < 0.5  # the ladder's lower half is reached
-    assert trained_over(mix.config)["scaled_median_from_ladder_position"] == 0.5
+    assert trained_over(mix.config)["scaled_median_from_ladder_position"] == 0.0
     with pytest.raises(ValueError, match="ladder_match_from"):
         load_config(None, **ANY_LADDER, ladder_match_from=1.5)
 
