@@ -121,9 +121,9 @@ class FusedRungEnsemble(nn.Module):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
-        first = members[0]
-        if not all(_same_shape(first, member) for member in members):
+        if not _one_shape(members):
             raise ValueError("a fused ensemble needs members of one shape")
+        first = members[0]
         self.session_dim, self.rung_features = first.session_dim, first.rung_features
         self.max_rungs = self.n_actions = first.max_rungs
         self.obs_dim, self.dueling = first.obs_dim, first.value is not None
@@ -189,11 +189,15 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
     return [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
 
 
-def _same_shape(first: RungQNetwork, other: RungQNetwork) -> bool:
-    return (
-        first.session_dim == other.session_dim
-        and (first.value is None) == (other.value is None)
-        and [p.shape for p in first.parameters()] == [p.shape for p in other.parameters()]
+def _one_shape(members: Sequence[RungQNetwork]) -> bool:
+    """Every member has the first one's inputs, layers and heads."""
+    first = members[0]
+    shapes = [p.shape for p in first.parameters()]
+    return all(
+        member.session_dim == first.session_dim
+        and (member.value is None) == (first.value is None)
+        and [p.shape for p in member.parameters()] == shapes
+        for member in members
     )
 
 
@@ -201,7 +205,6 @@ def ensemble(members: Sequence[nn.Module]) -> nn.Module:
     """The mean of the members' Q-values: fused into one network when they are rung-shared
     networks of one shape, a plain `QEnsemble` otherwise."""
     rung_members = [m for m in members if isinstance(m, RungQNetwork)]
-    fusable = len(rung_members) == len(members) > 0
-    if fusable and all(_same_shape(rung_members[0], m) for m in rung_members):
+    if len(rung_members) == len(members) > 0 and _one_shape(rung_members):
         return FusedRungEnsemble(rung_members)
     return QEnsemble(members)

@@ -88,6 +88,16 @@ def throughput_variation(state: PlayerState) -> np.ndarray:
     return np.where(measured.sum(axis=1) >= 2, variation, 0.0)
 
 
+def episode_factor(
+    config: DqnConfig, rng: np.random.Generator, video: Video, traces_median_kbps: float
+) -> float:
+    """The bandwidth factor of one episode of `video` under the config's trace matching
+    (`ladder_keep_traces`, `ladder_match_from`)."""
+    return match_factor(
+        rng, video, traces_median_kbps, config.ladder_keep_traces, config.ladder_match_from
+    )
+
+
 def ladder_sampler(config: DqnConfig, library: Sequence[Video] = ()) -> LadderSampler:
     return LadderSampler(
         max_rungs=config.max_rungs,
@@ -132,9 +142,7 @@ def validation_cases(
     videos: dict[str, Video] = {}
     for index in range(config.val_ladders):
         video = sampler.sample(rng)
-        factor = match_factor(
-            rng, video, median_kbps, config.ladder_keep_traces, config.ladder_match_from
-        )
+        factor = episode_factor(config, rng, video, median_kbps)
         name = f"{index}:{video.name}@bw{factor:.3g}"
         sets[name] = [rescaled(trace, mbps_factor=factor) for trace in traces]
         videos[name] = replace(video, name=name)
@@ -155,9 +163,7 @@ def ladder_demonstrations(
     collected = 0
     while collected < config.demo_env_steps:
         sample = sampler.sample(rng)
-        factor = match_factor(
-            rng, sample, median_kbps, config.ladder_keep_traces, config.ladder_match_from
-        )
+        factor = episode_factor(config, rng, sample, median_kbps)
         chosen = rng.choice(len(traces), size=min(256, len(traces)), replace=False)
         qoe = make_qoe(config.qoe, sample.bitrates_kbps)
         part = collect_demonstrations(
@@ -210,8 +216,7 @@ class VideoMixCollector(HostCollector):
     def _play(self, video: Video, factor: float | None = None) -> None:
         """From now on (every session at its start) the sessions play `video`."""
         if factor is None:
-            keep, match_from = self.config.ladder_keep_traces, self.config.ladder_match_from
-            factor = match_factor(self.rng, video, self.median_kbps, keep, match_from)
+            factor = episode_factor(self.config, self.rng, video, self.median_kbps)
         self.video, self.factor = video, factor
         self.qoe = make_qoe(self.config.qoe, video.bitrates_kbps)
         self.scale = self.qoe.ladder_scale * self.config.reward_scale
