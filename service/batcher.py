@@ -20,7 +20,7 @@ from abr.player.ladder_observation import LadderSpec, decided_view
 from abr.player.observation import encode
 from abr.player.state import PlayerState, stack_states
 from abr.policies.model_meta import ModelError
-from abr.policies.onnx import OnnxModel
+from abr.policies.onnx import OnnxModel, greedy_rungs
 
 
 @dataclass
@@ -68,7 +68,7 @@ class ModelBatcher:
             by_video.setdefault(id(item.video), []).append(i)
         spec, version = model.metadata.obs_spec, model.metadata.version
         answers: list[tuple[int, str] | None] = [None] * len(waiting)
-        order, blocks, rung_levels = [], [], []
+        blocks: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # rows, obs, their levels
         for rows in by_video.values():
             video = waiting[rows[0]].video
             try:
@@ -83,12 +83,14 @@ class ModelBatcher:
             levels = np.arange(video.n_levels)
             if isinstance(spec, LadderSpec):
                 state, levels = decided_view(state, spec)
-            blocks.append(encode(state, spec))
-            order += rows
-            rung_levels += [levels] * len(rows)
+            blocks.append((rows, encode(state, spec), levels))
         if not blocks:
             return answers
-        chosen = model.q_values(np.concatenate(blocks)).argmax(axis=1).tolist()
-        for i, rung, levels in zip(order, chosen, rung_levels, strict=True):
-            answers[i] = (int(levels[rung]), version)
+        q_values = model.q_values(np.concatenate([obs for _, obs, _ in blocks]))
+        start = 0
+        for rows, _, levels in blocks:
+            block_q = q_values[start : start + len(rows)]
+            start += len(rows)
+            for i, level in zip(rows, levels[greedy_rungs(block_q, len(levels))], strict=True):
+                answers[i] = (int(level), version)
         return answers

@@ -21,10 +21,8 @@ class GreedyQPolicy:
         self.network, self.spec, self.device = network, spec, device
 
     def reset(self, n_sessions: int, video: Video, traces: Sequence[Trace] | None = None) -> None:
-        if isinstance(self.spec, LadderSpec):
-            if not self.spec.accepts(video.n_levels):
-                raise ValueError(f"model takes no ladder of {video.n_levels} rungs")
-        elif video.n_levels != self.spec.n_levels:
+        # a model for any ladder takes every video (`ModelMetadata.check_video`)
+        if not isinstance(self.spec, LadderSpec) and video.n_levels != self.spec.n_levels:
             raise ValueError(f"model has {self.spec.n_levels} levels, video has {video.n_levels}")
 
     def act(self, state: PlayerState) -> np.ndarray:

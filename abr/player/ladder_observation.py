@@ -70,11 +70,6 @@ class LadderSpec:
     def dim(self) -> int:
         return self.session_dim + (RUNG_FEATURES + 1) * self.max_rungs
 
-    def accepts(self, n_levels: int) -> bool:
-        """Any ladder: one rung leaves no choice, and more than `max_rungs` are decided over
-        `max_rungs` of them (`decide_over_kept_rungs`)."""
-        return n_levels >= 1
-
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 

@@ -115,13 +115,9 @@ class ModelMetadata:
 
     def check_video(self, bitrates_kbps: np.ndarray, source: str) -> None:
         """A one-ladder model knows only the ladder it was trained on, and refuses any other; a
-        model for any ladder takes every ladder (`LadderSpec.accepts`)."""
-        if isinstance(self.obs_spec, LadderSpec):
-            if not self.obs_spec.accepts(len(bitrates_kbps)):
-                n_rungs = len(bitrates_kbps)
-                raise ModelError(f"{source}: this model takes no ladder of {n_rungs} rungs")
-            return
-        if not self.matches_ladder(bitrates_kbps):
+        model for any ladder takes every ladder: one rung leaves no choice, and more than its
+        `max_rungs` are decided over `max_rungs` of them (`decide_over_kept_rungs`)."""
+        if not self.any_ladder and not self.matches_ladder(bitrates_kbps):
             raise ModelError(
                 f"{source}: model ladder {self.ladder_kbps} kbps does not match the video's "
                 f"{bitrates_kbps.tolist()} kbps"

@@ -96,10 +96,14 @@ class OnnxModel:
         return self._greedy(state)
 
     def _greedy(self, state: PlayerState) -> np.ndarray:
-        obs = encode(state, self.metadata.obs_spec)
-        # only the video's rungs: a padded rung is masked in the graph, and stays out even if
-        # an input far outside the trained range drove every real rung's Q-value below the mask
-        return self.q_values(obs)[:, : state.n_levels].argmax(axis=1).astype(np.int64)
+        return greedy_rungs(self.q_values(encode(state, self.metadata.obs_spec)), state.n_levels)
+
+
+def greedy_rungs(q_values: np.ndarray, n_rungs: int) -> np.ndarray:
+    """The rung with the largest Q-value among the video's first `n_rungs`, [B] int64. A padded
+    rung is masked in the graph; slicing keeps it out even when an input far outside the
+    trained range drove every real rung's Q-value below the mask."""
+    return q_values[:, :n_rungs].argmax(axis=1).astype(np.int64)
 
 
 class OnnxPolicy:

@@ -125,3 +125,23 @@ def test_a_session_on_a_ladder_the_model_refuses_falls_back_alone(
     assert answers[2] is None
     expected = [int(model.levels(s)[0]) for i, s in enumerate(states) if i != 2]
     assert [a[0] for i, a in enumerate(answers) if i != 2] == expected  # type: ignore[index]
+
+
+def test_a_padded_rung_that_outscores_the_real_ones_is_never_chosen(envivio, pensieve_test_traces):
+    """Far outside the trained range every real rung's Q-value can fall below the graph's mask
+    on the padded ones; the batcher must still choose among the video's own rungs."""
+    model = OnnxModel()
+    n_rungs = envivio.n_levels
+    assert model.metadata.obs_spec.n_levels > n_rungs  # the shipped graph pads the ladder
+    states = one_session_states(pensieve_test_traces, envivio, n=6)
+    expected = [int(model.levels(s)[0]) for s in states]  # on the real Q-values
+    real_q_values = model.q_values
+
+    def padded_rungs_win(obs: np.ndarray) -> np.ndarray:
+        q = real_q_values(obs).copy()
+        q[:, n_rungs:] = q.max() + 1.0
+        return q
+
+    model.q_values = padded_rungs_win  # type: ignore[method-assign]
+    answers = asyncio.run(gather_levels(ModelBatcher(lambda: model), states, [envivio] * 6))
+    assert [a[0] if a else None for a in answers] == expected
