@@ -75,7 +75,11 @@ def play_demo(
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.goto(page_url)
-    page.wait_for_function("window.abrPlayer !== undefined")
+    page.wait_for_function("window.abrPlayer !== undefined || window.abrError !== undefined")
+    error = page.evaluate("window.abrError")
+    if error is not None:
+        page.close()
+        raise RuntimeError(f"the demo page at {page_url}: {error}")
     page.evaluate(f"document.getElementById('video').playbackRate = {speed}")
     page.wait_for_function("window.abrEnded === true", timeout=timeout_s * 1000)
     log: dict[str, Any] = page.evaluate("window.abrRule.log")

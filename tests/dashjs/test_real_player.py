@@ -133,6 +133,21 @@ def test_a_real_trace_every_level_is_the_services_and_qoe_agrees(browser, conten
     assert log["summary"]["mean_qoe"] == pytest.approx(page_qoe(log), abs=0.05)
 
 
+def test_without_dashjs_the_demo_page_says_what_is_missing(browser, tmp_path):
+    with running_server(dashjs_path=str(tmp_path / "no-dash.js")) as (url, _):
+        page = browser.new_page()
+        page.goto(f"{url}/demo")
+        status = page.text_content("#status")
+        page.close()
+        with pytest.raises(RuntimeError, match="the demo page at .*: not installed") as refused:
+            play_demo(browser, f"{url}/demo?mpd=http://127.0.0.1:{free_port()}/s/x/manifest.mpd")
+    assert status == (
+        "not installed on this server: dash.js; run `make player-deps` (npm ci in players/dashjs)"
+        " or set ABR_DASHJS_PATH"
+    )
+    assert str(refused.value).endswith(status)
+
+
 def test_unreachable_service_falls_back_to_dashjs_and_keeps_playing(
     browser, content, service, tmp_path
 ):
