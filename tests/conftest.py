@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from abr.clients.net import free_port, wait_until_up
+from abr.clients.net import free_port, started
 from abr.media.traces import load_traces
 from abr.media.video import Video, load_pensieve_video
 
@@ -57,23 +57,15 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict:
 def running_server(**env: str) -> Iterator[tuple[str, int]]:
     """`abr serve` on a free local port with ABR_* settings from `env`; yields (url, pid)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "abr.cli", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **{f"ABR_{k.upper()}": v for k, v in env.items()}},
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, url, timeout_s=30)
-    except RuntimeError as exc:
-        process.kill()
-        pytest.fail(f"the server did not start: {exc}")
-    try:
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    command = [sys.executable, "-m", "abr.cli", "serve", "--port", str(port)]
+    settings = {f"ABR_{k.upper()}": v for k, v in env.items()}
+    with contextlib.ExitStack() as stack:
+        try:
+            pid = stack.enter_context(started(command, url, settings, timeout_s=30))
+        except RuntimeError as exc:
+            pytest.fail(f"the server did not start: {exc}")
+        yield url, pid
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
 
 
 def free_port() -> int:
@@ -31,33 +34,66 @@ def running_server(
         *(sys.executable, "-m", "uvicorn", *target),
         *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
     ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, url, timeout_s)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with started(command, url, env, timeout_s) as pid:
+        yield url, pid
 
 
-def wait_until_up(process: subprocess.Popen[bytes], url: str, timeout_s: float = 60.0) -> None:
+@contextmanager
+def started(
+    command: list[str],
+    url: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 60.0,
+    cwd: Path | None = None,
+) -> Iterator[int]:
+    """`command`, a server that will answer `url`/healthz, from its start-up until the block
+    ends (then terminated): its process id. `env` is added to its environment.
+
+    Its output goes to a temporary file, not a pipe: nothing reads a pipe while the server runs,
+    and a full one (64 KiB of warnings) would stop the server in mid-write."""
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
+        try:
+            wait_until_up(process, url, timeout_s, output)
+            yield process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def wait_until_up(
+    process: subprocess.Popen[bytes],
+    url: str,
+    timeout_s: float = 60.0,
+    output: BinaryIO | None = None,
+) -> None:
     """Until the server `process` answers `url`/healthz; a RuntimeError with the end of its
-    output (its piped stderr, or stdout) if it stops first or stays silent for `timeout_s`."""
+    output (the file `output`, else its piped stderr or stdout) if it stops first or stays
+    silent for `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pipe = process.stderr or process.stdout
-            output = pipe.read().decode() if pipe else ""
-            raise RuntimeError(f"the server stopped at start-up: {output.strip()[-2000:]}")
+            raise RuntimeError(f"the server stopped at start-up: {_output_tail(process, output)}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url}: no answer to /healthz after {timeout_s:.0f} s")
+
+
+def _output_tail(process: subprocess.Popen[bytes], output: BinaryIO | None) -> str:
+    if output is not None:
+        output.seek(0)
+        written = output.read()
+    else:
+        pipe = process.stderr or process.stdout
+        written = pipe.read() if pipe else b""
+    return written.decode(errors="replace").strip()[-2000:]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from abr.clients.net import free_port, wait_until_up
+from abr.clients.net import free_port, started
 from tests.service.conftest import VIDEO
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,21 +60,13 @@ def test_the_serving_install_serves_the_shipped_model_without_torch(tmp_path):
     check = "import sys, abr.policies.onnx, service.app; assert 'torch' not in sys.modules"
     subprocess.run([str(python), "-c", check], check=True, cwd=tmp_path)
     port = free_port()
-    server = subprocess.Popen(
-        [str(venv / "bin" / "abr"), "serve", "--port", str(port)],
-        cwd=tmp_path,  # not the repository: the installed package, not the source tree
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(server, url)
+    url = f"http://127.0.0.1:{port}"
+    serve = [str(venv / "bin" / "abr"), "serve", "--port", str(port)]
+    # from tmp_path, not the repository: the installed package, not the source tree
+    with started(serve, url, cwd=tmp_path):
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 200, ready.text  # the shipped model loaded from the wheel
         answer = httpx.post(f"{url}/v1/sessions", json=VIDEO)
         assert answer.status_code == 201 and answer.json()["fallback"] is False
         model = httpx.get(f"{url}/v1/model").json()
         assert str(venv) in model["path"]  # served from the install, not the checkout
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
