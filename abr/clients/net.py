@@ -46,9 +46,11 @@ def started(
     env: dict[str, str] | None = None,
     timeout_s: float = 60.0,
     cwd: Path | None = None,
+    stop_grace_s: float = 10.0,
 ) -> Iterator[int]:
     """`command`, a server that will answer `url`/healthz, from its start-up until the block
-    ends (then terminated): its process id. `env` is added to its environment.
+    ends: its process id. `env` is added to its environment. At the end it is terminated, and
+    killed if it has not exited `stop_grace_s` later.
 
     Its output goes to a temporary file, not a pipe: nothing reads a pipe while the server runs,
     and a full one (64 KiB of warnings) would stop the server in mid-write."""
@@ -65,7 +67,11 @@ def started(
             yield process.pid
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=stop_grace_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def wait_until_up(
