@@ -36,7 +36,7 @@ def test_a_server_that_stops_at_start_up_is_reported_with_its_output():
         pass
 
 
-def test_a_server_that_ignores_sigterm_is_killed_at_the_end(tmp_path):
+def test_a_server_that_ignores_sigterm_is_killed_at_the_end():
     port = free_port()
     deaf = (
         "import signal, http.server\n"
