@@ -54,15 +54,16 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict:
 
 
 @contextlib.contextmanager
-def running_server(**env: str) -> Iterator[tuple[str, int]]:
-    """`abr serve` on a free local port with ABR_* settings from `env`; yields (url, pid)."""
+def running_server(log: Path | None = None, **env: str) -> Iterator[tuple[str, int]]:
+    """`abr serve` on a free local port with ABR_* settings from `env`, its output to the file
+    `log` if given; yields (url, pid)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "abr.cli", "serve", "--port", str(port)]
     settings = {f"ABR_{k.upper()}": v for k, v in env.items()}
     with contextlib.ExitStack() as stack:
         try:
-            pid = stack.enter_context(started(command, url, settings, timeout_s=30))
+            pid = stack.enter_context(started(command, url, settings, timeout_s=30, log=log))
         except RuntimeError as exc:
             pytest.fail(f"the server did not start: {exc}")
         yield url, pid

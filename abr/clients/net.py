@@ -47,14 +47,16 @@ def started(
     timeout_s: float = 60.0,
     cwd: Path | None = None,
     stop_grace_s: float = 10.0,
+    log: Path | None = None,
 ) -> Iterator[int]:
     """`command`, a server that will answer `url`/healthz, from its start-up until the block
     ends: its process id. `env` is added to its environment. At the end it is terminated, and
     killed if it has not exited `stop_grace_s` later.
 
-    Its output goes to a temporary file, not a pipe: nothing reads a pipe while the server runs,
-    and a full one (64 KiB of warnings) would stop the server in mid-write."""
-    with tempfile.TemporaryFile() as output:
+    Its output goes to the file `log`, or a temporary one; never to a pipe: nothing reads a pipe
+    while the server runs, and a full one (64 KiB of warnings) would stop the server in
+    mid-write."""
+    with open(log, "w+b") if log is not None else tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             command,
             stdout=output,

@@ -1,10 +1,13 @@
 """A real server's sockets: silent connections are closed, and past the connection limit new
-ones are closed at once, while health checks keep answering."""
+ones are closed at once, while health checks keep answering; the warnings a client can cause
+with every request are logged once a minute."""
 
+import logging
 import socket
 import time
 import urllib.request
 
+from service.connections import CLIENT_WARNINGS, ClientWarningLimit
 from tests.conftest import running_server
 
 
@@ -45,3 +48,44 @@ def test_connections_past_the_limit_are_closed_at_once() -> None:
         time.sleep(0.5)
         with urllib.request.urlopen(url + "/healthz", timeout=5) as answer:
             assert answer.status == 200
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, message, (), None)
+
+
+def test_each_client_warning_is_let_through_once_per_interval_with_a_count() -> None:
+    now_s = [0.0]
+    limit = ClientWarningLimit(interval_s=60.0, clock=lambda: now_s[0])
+    invalid, upgrade = CLIENT_WARNINGS[0], CLIENT_WARNINGS[1]
+    passed = []
+    for second in range(5):
+        now_s[0] = float(second)
+        passed += [limit.filter(_record(invalid)), limit.filter(_record(upgrade))]
+    assert passed == [True, True] + [False] * 8
+    assert limit.filter(_record("Exceeded concurrency limit."))  # not a client warning
+    now_s[0] = 61.0
+    record = _record(invalid)
+    assert limit.filter(record)
+    assert record.getMessage() == f"{invalid} (4 more in the last 61 s)"
+    now_s[0] = 122.0
+    record = _record(invalid)
+    assert limit.filter(record) and record.getMessage() == invalid  # none held back since
+
+
+def test_a_flood_of_bad_requests_leaves_one_line_a_kind_in_the_log(tmp_path) -> None:
+    log = tmp_path / "server.log"
+    upgrade = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    )
+    with running_server(log=log) as (url, _):
+        for request in [b"GARBAGE\r\n\r\n"] * 200 + [upgrade] * 200:
+            with _connect(url) as sock:
+                sock.sendall(request)
+                assert sock.recv(12) in (b"HTTP/1.1 400", b"HTTP/1.1 200")
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as answer:
+            assert answer.status == 200
+    lines = log.read_text().splitlines()
+    logged = {start: sum(start in line for line in lines) for start in CLIENT_WARNINGS}
+    # the upgrade's warnings come only where no WebSocket library is installed
+    assert logged[CLIENT_WARNINGS[0]] == 1 and max(logged.values()) == 1, (logged, lines[-5:])
