@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     if args.model:
         os.environ["ABR_MODEL_PATH"] = args.model  # the app (in every worker) reads settings
+    from abr.policies.onnx import default_model_path
     from service.settings import ServiceSettings
 
     settings = ServiceSettings.from_environment()  # fail here, with the reason, not in a worker
@@ -41,6 +43,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
             f"--workers {args.workers} needs a shared session store: set ABR_STORE=redis://... "
             "(with the memory store each session would live in one worker only)"
         )
+    model = settings.model_path or default_model_path()
+    store = "this process's memory" if settings.store == "memory" else "Redis"  # no URL: secrets
+    workers = f"{args.workers} worker" + ("s" if args.workers > 1 else "")
+    print(
+        f"abr serve: http://{args.host}:{args.port}, {workers}, model {model}, sessions in {store};"
+        " the API at /docs",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(
         "service.app:create_app",
         factory=True,

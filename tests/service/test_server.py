@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from abr.policies.onnx import default_model_path
 from tests.conftest import abr, free_port, last_json, running_server
 from tests.service.conftest import VIDEO, report
 
@@ -95,3 +96,13 @@ def test_bad_reloads_under_load_fail_no_decision(tmp_path):
         metrics = httpx.get(f"{url}/metrics").text
         assert 'abr_model_reloads_total{outcome="failed"} 2.0' in metrics
         assert "abr_fallbacks_total 0.0" in metrics
+
+
+def test_serve_says_where_it_listens_and_what_it_serves(tmp_path):
+    log = tmp_path / "serve.log"
+    with running_server(log=log) as (url, _):
+        first_line = log.read_text().splitlines()[0]
+    assert first_line == (
+        f"abr serve: {url}, 1 worker, model {default_model_path()}, sessions in this process's "
+        "memory; the API at /docs"
+    )
