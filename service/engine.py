@@ -9,6 +9,7 @@ session. Inference errors do not reach the client: the fallback policy answers a
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -32,6 +33,9 @@ from service.errors import InvalidField, OutOfOrder, TooLarge
 from service.schemas import ColumnsDecideRequest, PlayerHistory, VideoSpec
 from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession, Report
 from service.settings import ServiceSettings
+
+# uvicorn's own logger: these lines share the server's format and level
+log = logging.getLogger("uvicorn.error")
 
 # the service's policies: the loaded model, and the classic baselines by their registry names
 POLICY_DESCRIPTIONS = {
@@ -64,6 +68,9 @@ class Engine:
             self.model = OnnxModel(self.model_path, threads=settings.onnx_threads)
         except ModelError as exc:
             self.model_error = str(exc)
+            log.warning(
+                "model not loaded: %s; %s answers until a reload succeeds", exc, self.fallback_name
+            )
 
     # ---------------------------------------------------------------- model
     @property
@@ -74,8 +81,14 @@ class Engine:
         """Load and check the new model (`path`, or the configured one) fully before swapping it
         in; on error the old one stays."""
         new_path = Path(path) if path else self.configured_path
-        model = OnnxModel(new_path, threads=self.settings.onnx_threads)  # raises ModelError
+        try:
+            model = OnnxModel(new_path, threads=self.settings.onnx_threads)
+        except ModelError as exc:
+            serving = self.model_path if self.model is not None else self.fallback_name
+            log.warning("reload refused: %s; %s goes on serving", exc, serving)
+            raise
         self.model, self.model_path, self.model_error = model, new_path, None
+        log.info("reloaded: %s (version %s)", new_path, model.metadata.version)
         return model
 
     # ---------------------------------------------------------------- videos

@@ -106,3 +106,19 @@ def test_serve_says_where_it_listens_and_what_it_serves(tmp_path):
         f"abr serve: {url}, 1 worker, model {default_model_path()}, sessions in this process's "
         "memory; the API at /docs"
     )
+
+
+def test_a_model_that_cannot_load_and_a_refused_reload_are_in_the_log(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    log = tmp_path / "serve.log"
+    token = "t0ken-t0ken-t0ken-1"
+    admin = {"Authorization": f"Bearer {token}"}
+    with running_server(log=log, model_path=str(junk), admin_token=token) as (url, _):
+        assert httpx.get(f"{url}/readyz").status_code == 503
+        refused = httpx.post(f"{url}/v1/admin/reload", json={"path": str(junk)}, headers=admin)
+        assert refused.status_code == 422
+        lines = log.read_text().splitlines()
+    not_loaded = f"model not loaded: {junk}: not a loadable ONNX model"
+    assert any(not_loaded in line and "bb answers" in line for line in lines), lines
+    assert any(f"reload refused: {junk}: not a loadable" in line for line in lines), lines
