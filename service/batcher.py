@@ -21,6 +21,7 @@ from abr.player.observation import encode
 from abr.player.state import PlayerState, stack_states
 from abr.policies.model_meta import ModelError
 from abr.policies.onnx import OnnxModel, greedy_rungs
+from service.log import INFERENCE_FAILED, log
 
 
 @dataclass
@@ -51,7 +52,10 @@ class ModelBatcher:
         self.batch_sizes = [*self.batch_sizes[-99:], len(waiting)]
         try:
             answers = self._levels(waiting)
-        except Exception:  # any inference failure: every caller falls back, and is counted
+        except Exception as exc:  # any inference failure: every caller falls back, and is counted
+            log.warning(
+                "%s: %r; the fallback answered %d decisions", INFERENCE_FAILED, exc, len(waiting)
+            )
             answers = [None] * len(waiting)
         for item, answer in zip(waiting, answers, strict=True):
             if not item.answer.done():  # a caller that went away no longer waits

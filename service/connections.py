@@ -6,7 +6,7 @@ up the process's file descriptors, nor a client's requests fill its log:
 - connections beyond `max_connections` are closed as soon as they are accepted;
 - the warnings uvicorn logs for what any client can send with every request (an unparseable
   request; an upgrade to WebSocket, which this service does not serve) are logged once a minute
-  each, with the count of those held back.
+  each, with the count of those held back (`service/log.py`).
 
 `abr serve` runs uvicorn with `http="service.connections:GuardedHttpProtocol"`; the limits come
 from the service settings (`ABR_IDLE_TIMEOUT_S`, `ABR_MAX_CONNECTIONS`), read once per process.
@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from functools import cache
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service.log import RepeatLimit
 from service.settings import ServiceSettings
 
 
@@ -37,44 +36,11 @@ CLIENT_WARNINGS = (
     "Unsupported upgrade request.",
     "No supported WebSocket library detected.",
 )
-CLIENT_WARNING_INTERVAL_S = 60.0
-
-
-class ClientWarningLimit(logging.Filter):
-    """Lets each of `CLIENT_WARNINGS` through once per `interval_s`; the next one let through
-    says how many were held back since the last."""
-
-    def __init__(
-        self,
-        interval_s: float = CLIENT_WARNING_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__()
-        self.interval_s, self.clock = interval_s, clock
-        self._logged_at_s: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        kind = next((start for start in CLIENT_WARNINGS if message.startswith(start)), None)
-        if kind is None:
-            return True
-        now_s = self.clock()
-        logged_at_s = self._logged_at_s.get(kind)
-        if logged_at_s is not None and now_s - logged_at_s < self.interval_s:
-            self._held[kind] = self._held.get(kind, 0) + 1
-            return False
-        held = self._held.pop(kind, 0)
-        if held and logged_at_s is not None:
-            record.msg = f"{message} ({held} more in the last {now_s - logged_at_s:.0f} s)"
-            record.args = ()
-        self._logged_at_s[kind] = now_s
-        return True
 
 
 @cache
 def _limit_client_warnings() -> None:
-    logging.getLogger("uvicorn.error").addFilter(ClientWarningLimit())
+    logging.getLogger("uvicorn.error").addFilter(RepeatLimit(CLIENT_WARNINGS))
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):

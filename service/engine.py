@@ -9,7 +9,6 @@ session. Inference errors do not reach the client: the fallback policy answers a
 from __future__ import annotations
 
 import itertools
-import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -30,12 +29,10 @@ from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
 from service.batcher import ModelBatcher
 from service.codec import decode_session
 from service.errors import InvalidField, OutOfOrder, TooLarge
+from service.log import INFERENCE_FAILED, log
 from service.schemas import ColumnsDecideRequest, PlayerHistory, VideoSpec
 from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession, Report
 from service.settings import ServiceSettings
-
-# uvicorn's own logger: these lines share the server's format and level
-log = logging.getLogger("uvicorn.error")
 
 # the service's policies: the loaded model, and the classic baselines by their registry names
 POLICY_DESCRIPTIONS = {
@@ -204,7 +201,8 @@ class Engine:
         try:
             model.metadata.check_video(video.bitrates_kbps, str(model.path))
             return Choice(model.levels(state), "dqn", model.metadata.version)
-        except Exception:  # any inference failure: the fallback answers, and it is counted
+        except Exception as exc:  # any inference failure: the fallback answers, and it is counted
+            log.warning("%s: %r; %s answered", INFERENCE_FAILED, exc, self.fallback_name)
             return None
 
     def _fallback(self, levels: np.ndarray) -> Choice:

@@ -2,12 +2,11 @@
 ones are closed at once, while health checks keep answering; the warnings a client can cause
 with every request are logged once a minute."""
 
-import logging
 import socket
 import time
 import urllib.request
 
-from service.connections import CLIENT_WARNINGS, ClientWarningLimit
+from service.connections import CLIENT_WARNINGS
 from tests.conftest import running_server
 
 
@@ -48,29 +47,6 @@ def test_connections_past_the_limit_are_closed_at_once() -> None:
         time.sleep(0.5)
         with urllib.request.urlopen(url + "/healthz", timeout=5) as answer:
             assert answer.status == 200
-
-
-def _record(message: str) -> logging.LogRecord:
-    return logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, message, (), None)
-
-
-def test_each_client_warning_is_let_through_once_per_interval_with_a_count() -> None:
-    now_s = [0.0]
-    limit = ClientWarningLimit(interval_s=60.0, clock=lambda: now_s[0])
-    invalid, upgrade = CLIENT_WARNINGS[0], CLIENT_WARNINGS[1]
-    passed = []
-    for second in range(5):
-        now_s[0] = float(second)
-        passed += [limit.filter(_record(invalid)), limit.filter(_record(upgrade))]
-    assert passed == [True, True] + [False] * 8
-    assert limit.filter(_record("Exceeded concurrency limit."))  # not a client warning
-    now_s[0] = 61.0
-    record = _record(invalid)
-    assert limit.filter(record)
-    assert record.getMessage() == f"{invalid} (4 more in the last 61 s)"
-    now_s[0] = 122.0
-    record = _record(invalid)
-    assert limit.filter(record) and record.getMessage() == invalid  # none held back since
 
 
 def test_a_flood_of_bad_requests_leaves_one_line_a_kind_in_the_log(tmp_path) -> None:
