@@ -2,9 +2,9 @@
 and a limit on lines that requests can repeat without end.
 
 A line that every request could cause (a client's malformed request, a model that fails on every
-inference) is let through once per interval for each kind, and the next one let through counts
-those held back: the log says what happens and how often, and a stream of requests cannot fill
-the disk through it.
+inference, a session store that cannot be reached) is let through once per interval for each
+kind, and the next one let through counts those held back: the log says what happens and how
+often, and a stream of requests cannot fill the disk through it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ REPEAT_INTERVAL_S = 60.0
 log = logging.getLogger("uvicorn.error.abr")
 
 INFERENCE_FAILED = "inference failed"
+STORE_UNREACHABLE = "session store unreachable"
 
 
 class RepeatLimit(logging.Filter):
@@ -54,4 +55,4 @@ class RepeatLimit(logging.Filter):
         return True
 
 
-log.addFilter(RepeatLimit((INFERENCE_FAILED,)))
+log.addFilter(RepeatLimit((INFERENCE_FAILED, STORE_UNREACHABLE)))

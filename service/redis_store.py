@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.codec import encode_session
 from service.errors import Unavailable
+from service.log import STORE_UNREACHABLE, log
 from service.sessions import PlayerSession
 
 T = TypeVar("T")
@@ -205,6 +206,7 @@ async def _reach(call: Awaitable[T]) -> T:
     try:
         return await call
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        log.warning("%s: %s; answering 503", STORE_UNREACHABLE, exc)
         raise Unavailable(
             "", f"the session store (Redis) is unreachable now ({exc}); retry"
         ) from None

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.log import RepeatLimit, log
 from service.settings import ServiceSettings
 
 ENVIVIO_LADDER = [300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0]
@@ -40,3 +41,12 @@ def start(client, **changes):
     answer = client.post("/v1/sessions", json={**VIDEO, **changes})
     assert answer.status_code == 201, answer.text
     return answer.json()
+
+
+@pytest.fixture
+def fresh_log_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service log's repeat limits read a clock far past any line logged before, and held
+    there: the next line of each limited kind goes through, and the ones after it are held."""
+    for limit in log.filters:
+        if isinstance(limit, RepeatLimit):
+            monkeypatch.setattr(limit, "clock", lambda: 1e12)

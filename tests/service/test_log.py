@@ -29,9 +29,7 @@ def test_each_kind_is_let_through_once_per_interval_with_a_count() -> None:
     assert limit.filter(record) and record.getMessage() == "bad request 3"  # none held back
 
 
-def test_failing_inferences_are_logged_once_with_the_fault(client, caplog, monkeypatch) -> None:
-    assert any(isinstance(f, RepeatLimit) and INFERENCE_FAILED in f.kinds for f in log.filters)
-    monkeypatch.setattr(log, "filters", [RepeatLimit((INFERENCE_FAILED,))])  # a fresh minute
+def test_failing_inferences_are_logged_once_with_the_fault(client, caplog, fresh_log_minute):
     session = start(client)["session_id"]
 
     def broken(obs):

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 
 import numpy as np
 import pytest
 
+from abr.clients.net import free_port
 from abr.media.video import make_video, nominal_video
 from service.codec import decode_session
 from service.engine import _policy_for
+from service.errors import Unavailable, status_of
+from service.log import STORE_UNREACHABLE, log
 from service.redis_store import RedisStore
 from service.sessions import PlayerSession
 from service.store import MemoryStore, SessionStore
@@ -114,3 +118,20 @@ def test_redis_commits_a_report_once_whoever_applies_it(redis_url: str) -> None:
         await store.close()
 
     asyncio.run(run())
+
+
+def test_an_unreachable_redis_is_a_503_to_retry_and_logged_once(caplog, fresh_log_minute):
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", 10, 60.0, 10**6, _decode)
+    refusals: list[Unavailable] = []
+
+    async def run() -> None:
+        for _ in range(3):
+            with pytest.raises(Unavailable, match=r"unreachable now \(.*\); retry") as refused:
+                await store.get("some-session")
+            refusals.append(refused.value)
+
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        asyncio.run(run())
+    assert {status_of(refusal) for refusal in refusals} == {503}
+    lines = [r.getMessage() for r in caplog.records if r.name == log.name]
+    assert len(lines) == 1 and lines[0].startswith(f"{STORE_UNREACHABLE}: "), lines
