@@ -129,6 +129,7 @@ def test_an_unreachable_redis_is_a_503_to_retry_and_logged_once(caplog, fresh_lo
             with pytest.raises(Unavailable, match=r"unreachable now \(.*\); retry") as refused:
                 await store.get("some-session")
             refusals.append(refused.value)
+        await store.close()
 
     with caplog.at_level(logging.WARNING, logger=log.name):
         asyncio.run(run())
