@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,7 +76,13 @@ class Connection:
             self.reader = self.writer = None
 
 
-def latency_percentiles_ms(latencies_s: list[float]) -> dict[str, float]:
+def samples() -> array[float]:
+    """A growing store of float samples, 8 bytes each (a list of floats holds 32): a soak of an
+    hour at 10,000 requests/s keeps its latencies in about 0.3 GB, not 1.2."""
+    return array("d")
+
+
+def latency_percentiles_ms(latencies_s: Sequence[float]) -> dict[str, float]:
     """p50, p95, p99 and max of request latencies, in ms (zeros when there are none)."""
     latency_ms = np.array(latencies_s or [0.0]) * 1000.0
     return {
@@ -90,8 +98,8 @@ class LoadResult:
     decisions: int = 0
     requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-    latencies_s: list[float] = field(default_factory=list)
-    answered_at_s: list[float] = field(default_factory=list)  # since the start of the run
+    latencies_s: array[float] = field(default_factory=samples)
+    answered_at_s: array[float] = field(default_factory=samples)  # since the start of the run
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (time s, server RSS MB)
     abandoned: int = 0
     start_s: float = field(default_factory=time.perf_counter)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from abr.bench.run import PolicyRun
-from abr.clients.loadtest import Connection, HttpError, latency_percentiles_ms
+from abr.clients.loadtest import Connection, HttpError, latency_percentiles_ms, samples
 from abr.media.traces import Trace
 from abr.media.video import Video
 from abr.player.qoe import make_qoe, summarize_session
@@ -53,8 +54,8 @@ class ReplayLog:
     """What the client saw: one latency per answered request, and every failure by kind."""
 
     start_s: float = field(default_factory=time.perf_counter)
-    latencies_s: list[float] = field(default_factory=list)
-    answered_at_s: list[float] = field(default_factory=list)
+    latencies_s: array[float] = field(default_factory=samples)
+    answered_at_s: array[float] = field(default_factory=samples)
     decisions: int = 0
     fallbacks: int = 0
     retries: dict[str, int] = field(default_factory=dict)
