@@ -79,7 +79,8 @@ class Replica:
                 env={**os.environ, **self.env},
                 start_new_session=True,  # its workers die with it (killpg)
             )
-        wait_until_up(self.process, self.url, timeout_s=60)
+        with open(self.log, "rb") as log:
+            wait_until_up(self.process, self.url, timeout_s=60, output=log)
 
     def kill(self) -> None:
         """SIGKILL to the replica and its workers, as a crash would."""
@@ -144,13 +145,14 @@ class Cluster:
         values = {"ABR_LISTEN": f"127.0.0.1:{self.port}", "ABR_UPSTREAM_SERVERS": servers}
         (nginx / "abr.conf").write_text(render_template(NGINX_TEMPLATE.read_text(), values))
         (nginx / "nginx.conf").write_text(NGINX_MAIN.format(folder=nginx))
-        self.nginx = subprocess.Popen(
-            [self.nginx_binary, "-p", str(nginx), "-c", str(nginx / "nginx.conf")]
-            + ["-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        wait_until_up(self.nginx, self.url, timeout_s=10)
+        with open(nginx / "stderr.log", "w+b") as output:
+            self.nginx = subprocess.Popen(
+                [self.nginx_binary, "-p", str(nginx), "-c", str(nginx / "nginx.conf")]
+                + ["-g", "daemon off;"],
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
+            wait_until_up(self.nginx, self.url, timeout_s=10, output=output)
 
 
 @contextmanager

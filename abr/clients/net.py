@@ -83,12 +83,12 @@ def wait_until_up(
     output: BinaryIO | None = None,
 ) -> None:
     """Until the server `process` answers `url`/healthz; a RuntimeError with the end of its
-    output (the file `output`, else its piped stderr or stdout) if it stops first or stays
-    silent for `timeout_s`."""
+    output (the file `output`, where it writes) if it stops first or stays silent for
+    `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server stopped at start-up: {_output_tail(process, output)}")
+            raise RuntimeError(f"the server stopped at start-up: {_output_tail(output)}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=1):
                 return
@@ -97,11 +97,8 @@ def wait_until_up(
     raise RuntimeError(f"{url}: no answer to /healthz after {timeout_s:.0f} s")
 
 
-def _output_tail(process: subprocess.Popen[bytes], output: BinaryIO | None) -> str:
-    if output is not None:
-        output.seek(0)
-        written = output.read()
-    else:
-        pipe = process.stderr or process.stdout
-        written = pipe.read() if pipe else b""
-    return written.decode(errors="replace").strip()[-2000:]
+def _output_tail(output: BinaryIO | None) -> str:
+    if output is None:
+        return ""
+    output.seek(0)
+    return output.read().decode(errors="replace").strip()[-2000:]
