@@ -109,6 +109,9 @@ class SessionSummaryOut(Strict):
     rebuffer_ratio: float | None
     switches: int | None
     fallbacks: int
+    note: str | None = Field(
+        None, description="why the QoE figures are null, when they are (fewer than 2 chunks)"
+    )
 
 
 class SessionLog(SessionSummaryOut):

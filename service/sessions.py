@@ -73,6 +73,7 @@ class PlayerSession:
             "qoe": self.qoe_name,
             "chunks": len(self.levels),
             "fallbacks": self.fallbacks,
+            "note": None,
         }
         keys = (
             "mean_qoe",
@@ -84,7 +85,11 @@ class PlayerSession:
             "switches",
         )
         if len(self.levels) < 2:  # the protocol scores chunks 2..N: nothing to score yet
-            return {**base, **dict.fromkeys(keys)}
+            note = (
+                f"{len(self.levels)} chunk(s) reported: the QoE figures cover chunks 2..N, "
+                "as the benchmark scores a session, so they start with the second report"
+            )
+            return {**base, **dict.fromkeys(keys), "note": note}
         metric = make_qoe(self.qoe_name, self.video.bitrates_kbps)
         summary = summarize_session(
             metric,

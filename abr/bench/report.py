@@ -101,19 +101,44 @@ def plot_timeline(
     bitrates_kbps: np.ndarray,
     chunk_s: float,
 ) -> None:
-    """Bitrate, buffer, measured throughput and rebuffering per chunk of one trace."""
+    """`timeline_figure`, saved as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = timeline_figure(runs, trace_index, bitrates_kbps, chunk_s)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def timeline_figure(
+    runs: Mapping[str, PolicyRun], trace_index: int, bitrates_kbps: np.ndarray, chunk_s: float
+) -> Any:
+    """Bitrate, buffer, measured throughput and rebuffering per chunk of one trace; each
+    policy in one colour, its stalls as bars of its own beside the others', named with their
+    total in the last panel's legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
-    for name, run in runs.items():
+    bar_width = 0.8 / len(runs)  # each policy's stalls side by side within a chunk
+    for position, (name, run) in enumerate(runs.items()):
         chunks = np.arange(1, run.levels.shape[0] + 1)
-        axes[0].step(chunks, bitrates_kbps[run.levels[:, trace_index]], where="post", label=name)
-        axes[1].plot(chunks, run.buffer_s[:, trace_index], label=name)
-        axes[2].plot(chunks, run.throughput_kbps[:, trace_index], label=name)
-        axes[3].bar(chunks, run.rebuffer_s[:, trace_index], alpha=0.5, label=name)
+        (line,) = axes[0].step(
+            chunks, bitrates_kbps[run.levels[:, trace_index]], where="post", label=name
+        )
+        colour = line.get_color()
+        axes[1].plot(chunks, run.buffer_s[:, trace_index], color=colour, label=name)
+        axes[2].plot(chunks, run.throughput_kbps[:, trace_index], color=colour, label=name)
+        stalls_s = run.rebuffer_s[:, trace_index]
+        if stalls_s.sum() > 0:
+            offset = (position - (len(runs) - 1) / 2) * bar_width
+            label = f"{name}: {stalls_s.sum():.1f} s"
+            axes[3].bar(chunks + offset, stalls_s, width=bar_width, color=colour, label=label)
+    if axes[3].get_legend_handles_labels()[0]:
+        axes[3].legend(fontsize=8, ncol=3, title="stalled", title_fontsize=8)
+    else:
+        axes[3].text(0.5, 0.5, "no policy stalled", transform=axes[3].transAxes, ha="center")
     labels = ("bitrate (kbps)", "buffer (s)", "throughput (kbps)", "rebuffer (s)")
     for ax, label in zip(axes, labels, strict=True):
         ax.set_ylabel(label)
@@ -123,8 +148,7 @@ def plot_timeline(
     axes[0].set_title(f"timeline of {trace_name}")
     axes[0].legend(fontsize=8, ncol=3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def plot_latency(path: Path, title: str, answered_at_s: np.ndarray, latency_s: np.ndarray) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from rich.markup import escape
 
 from abr.cli import bench, dashjs, media, serve, train
-from abr.cli.common import console
+from abr.cli.common import Interrupted, console
 from abr.media.traces import TraceError
 from abr.media.video import VideoError
 
@@ -36,10 +36,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         func(args)
     except (TraceError, VideoError, ValueError) as exc:
-        # the message is the input's own text: printed as it is, never read as markup
-        console.print(f"[red]abr: error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         return 2
+    except OSError as exc:  # a file named on the command line that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
+        return 2
+    except Interrupted as exc:
+        console.print(escape(str(exc)), highlight=False, soft_wrap=True)
+        return 130  # as a shell reports a command ended by Ctrl-C
+    except KeyboardInterrupt:
+        console.print("abr: interrupted", highlight=False)
+        return 130
     return 0
+
+
+def _error(message: str) -> None:
+    # the message is the input's own text: printed as it is, never read as markup
+    console.print(f"[red]abr: error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

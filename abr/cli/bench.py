@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.table import Table
 
 from abr.cli.common import (
@@ -17,6 +16,7 @@ from abr.cli.common import (
     format_gain,
     json_option,
     print_json_last,
+    show,
     summary_table,
     trace_and_video_options,
     trace_set_name,
@@ -52,8 +52,8 @@ def cmd_bench_sim(args: argparse.Namespace) -> None:
         for rates in by_backend.values():
             cells += [f"{rates[str(n)]:,.0f}", f"{rates[str(n)] / reference:.1f}x"]
         table.add_row(str(n), *cells)
-    Console().print(table)
-    Console().print(f"scalar reference: {reference:,.0f} chunk-steps/s")
+    show(table)
+    show(f"scalar reference: {reference:,.0f} chunk-steps/s")
     if args.json:
         print_json_last(result.to_dict())
 
@@ -80,6 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     names = [n.strip() for n in args.policies.split(",") if n.strip()]
     sources = args.traces or default_traces("test")
     out = Path(args.out)
+    earlier = {path.name for path in out.glob("*_summary.json")} if out.is_dir() else set()
     matrix = len(videos) > 1 or bool(args.videos)
     results: dict[str, dict[str, dict[str, float | None]]] = {}
     cells: dict[str, dict[str, dict[str, dict[str, float | None]]]] = {}
@@ -112,13 +113,18 @@ def cmd_bench(args: argparse.Namespace) -> None:
                     video.bitrates_kbps,
                     video.chunk_s,
                 )
-                Console(width=140).print(
-                    summary_table(f"{cell_name} ({len(traces)} traces, QoE {args.qoe})", summary)
-                )
+                show(summary_table(f"{cell_name} ({len(traces)} traces, QoE {args.qoe})", summary))
     gains = gains_over_mpc(cells) if matrix and "mpc" in names else {}
     for policy, by_set in gains.items():
-        Console(width=140).print(_gain_table(policy, by_set, list(videos)))
-    console.print(f"results and plots in {out}/")
+        show(_gain_table(policy, by_set, list(videos)))
+    overwritten = sorted(cell for cell in results if f"{cell}_summary.json" in earlier)
+    replaced = (
+        f" (replacing an earlier run's results for {', '.join(overwritten)}; "
+        "another --out keeps both)"
+        if overwritten
+        else ""
+    )
+    console.print(f"results and plots in {out}/{replaced}", highlight=False, soft_wrap=True)
     if args.json:
         if matrix:
             print_json_last(
@@ -206,7 +212,7 @@ def cmd_bench_policy(args: argparse.Namespace) -> None:
     table.add_column("calls/s", justify="right")
     for size, rate in rates.items():
         table.add_row(size, f"{rate:,.0f}", f"{rate / int(size):,.0f}")
-    Console().print(table)
+    show(table)
     if args.json:
         print_json_last(result)
 

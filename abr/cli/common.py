@@ -7,7 +7,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 
 from abr.media.traces import TraceError
@@ -15,6 +16,21 @@ from abr.media.traces import TraceError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TRACES = REPO_ROOT / "traces" / "default"
 console = Console(stderr=True)
+_stdout = Console()
+
+
+def show(renderable: RenderableType) -> None:
+    """Print a table (or any rich renderable) to stdout at its full width: as wide as the
+    terminal, or wider where it needs more, and whole when stdout is a file or a pipe (where
+    rich would cut it at 80 columns)."""
+    unbounded = _stdout.options.update_width(100_000)
+    needed = Measurement.get(_stdout, unbounded, renderable).maximum
+    width = max(needed, _stdout.width if _stdout.is_terminal else 0)
+    Console(width=width).print(renderable)  # print(width=…) is capped at the console's own
+
+
+class Interrupted(Exception):
+    """A command stopped by Ctrl-C, with what it kept and how to go on (printed as it is)."""
 
 
 def default_traces(split: str) -> list[str]:

@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from abr.cli.common import (
@@ -14,6 +13,7 @@ from abr.cli.common import (
     console,
     json_option,
     print_json_last,
+    show,
 )
 from abr.media.video import ENVIVIO_BITRATES_KBPS
 
@@ -62,7 +62,7 @@ def cmd_browser_bench(args: argparse.Namespace) -> None:
                 f"{m['stall_s']:.2f}",
                 str(m["switches"]),
             )
-    Console(width=140).print(table)
+    show(table)
     (Path(args.out) / "browser_bench.json").write_text(json.dumps(results, indent=1) + "\n")
     if args.json:
         print_json_last(results)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
 from abr.cli.common import (
     command,
     console,
     figures_table,
     json_option,
     print_json_last,
+    show,
 )
 from abr.media.telemetry import MIN_CHUNKS
 from abr.media.traces import DEFAULT_MAHIMAHI_BIN_MS, TRACE_FORMATS
@@ -26,7 +25,7 @@ def cmd_traces_stats(args: argparse.Namespace) -> None:
     from abr.media.traces import load_traces
 
     stats = trace_set_stats(load_traces(args.sources, args.format, args.bin_ms))
-    Console().print(figures_table(" ".join(args.sources), stats))
+    show(figures_table(" ".join(args.sources), stats))
     if args.json:
         print_json_last(stats)
 
@@ -112,7 +111,7 @@ def cmd_video_info(args: argparse.Namespace) -> None:
         "bitrates_kbps": video.bitrates_kbps.tolist(),
         "mean_encoded_kbps": [round(float(x), 1) for x in mean_kbps],
     }
-    Console().print(figures_table(video.name, info))
+    show(figures_table(video.name, info))
     if args.json:
         print_json_last(info)
 

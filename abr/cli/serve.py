@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from abr.cli.common import (
@@ -18,6 +17,7 @@ from abr.cli.common import (
     figures_table,
     json_option,
     print_json_last,
+    show,
     summary_table,
     trace_and_video_options,
     trace_set_name,
@@ -103,8 +103,8 @@ def cmd_loadtest(args: argparse.Namespace) -> None:
             table.add_row(
                 *(f"{row[c]:,.1f}" for c in ("t_s", "requests_per_s", "p50_ms", "p99_ms"))
             )
-        Console().print(table)
-    Console().print(
+        show(table)
+    show(
         figures_table(
             f"load on {args.server} ({args.mode})",
             {k: v for k, v in result.items() if k != "windows"},
@@ -136,7 +136,7 @@ def cmd_bench_service(args: argparse.Namespace) -> None:
             str(row["errors"]),
             f"{ratio:.2f}" if isinstance(ratio, float) else "",
         )
-    Console().print(table)
+    show(table)
     if args.json:
         print_json_last({"rows": rows})
 
@@ -147,7 +147,7 @@ def cmd_bench_neighbour(args: argparse.Namespace) -> None:
     result = bench_neighbour(args.duration, args.connections, args.idle)
     figures = {k: v for k, v in result.to_dict().items() if k != "noisy_statuses"}
     figures["noisy_statuses"] = ", ".join(f"{k}: {v}" for k, v in result.noisy_statuses.items())
-    Console().print(figures_table("normal traffic, alone and beside a noisy neighbour", figures))
+    show(figures_table("normal traffic, alone and beside a noisy neighbour", figures))
     if args.json:
         print_json_last(result.to_dict())
 
@@ -156,7 +156,7 @@ def cmd_bench_memory(args: argparse.Namespace) -> None:
     from abr.clients.neighbour import bench_memory
 
     result = bench_memory(args.requests, args.rungs, args.chunks)
-    Console().print(
+    show(
         figures_table(
             "server RSS (MB) under refused and accepted worst-case requests", result.to_dict()
         )
@@ -197,7 +197,7 @@ def cmd_bench_failover(args: argparse.Namespace) -> None:
             ):
                 figures[kind] = ", ".join(f"{k}: {v}" for k, v in counts.items())
             title = f"{args.players} players, {args.replicas} replicas: {failure} killed"
-            Console().print(figures_table(title, figures))
+            show(figures_table(title, figures))
             runs.append(run.to_dict())
     if args.json:
         print_json_last({"runs": runs})
@@ -216,7 +216,7 @@ def cmd_bench_telemetry(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="abr-telemetry-") as folder:
         figures, rebuilt = telemetry_loop(traces, video, args.policy, Path(folder))
     write_trace_set(rebuilt, args.out, decimals=6)
-    Console().print(figures_table(f"telemetry -> traces ({args.out})", figures.to_dict()))
+    show(figures_table(f"telemetry -> traces ({args.out})", figures.to_dict()))
     if args.json:
         print_json_last(figures.to_dict())
 
@@ -225,7 +225,7 @@ def cmd_bench_redis_memory(args: argparse.Namespace) -> None:
     from abr.clients.redis_memory import bench_redis_memory
 
     result = bench_redis_memory(args.sessions)
-    Console().print(figures_table("Redis memory of live sessions", result.to_dict()))
+    show(figures_table("Redis memory of live sessions", result.to_dict()))
     if args.json:
         print_json_last(result.to_dict())
 
@@ -271,10 +271,8 @@ def cmd_replay(args: argparse.Namespace) -> None:
         np.array(log.latencies_s),
     )
     service = log.service_summary(wall_s)
-    Console(width=140).print(summary_table(f"{set_name} over {args.server}", summary))
-    Console().print(
-        figures_table("service", {k: v for k, v in service.items() if "by_kind" not in k})
-    )
+    show(summary_table(f"{set_name} over {args.server}", summary))
+    show(figures_table("service", {k: v for k, v in service.items() if "by_kind" not in k}))
     for kind in ("errors_by_kind", "retries_by_kind"):
         if service[kind]:
             console.print(f"{kind}: {service[kind]}")

@@ -8,15 +8,16 @@ import json
 import typing
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from abr.cli.common import (
+    Interrupted,
     command,
     console,
     figures_table,
     json_option,
     print_json_last,
+    show,
     summary_table,
 )
 from abr.dqn.config import CHOICES, DqnConfig
@@ -54,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("training", total=config.total_env_steps, figures="")
 
-        def show(figures: dict[str, float]) -> None:
+        def report_progress(figures: dict[str, float]) -> None:
             progress.update(
                 task,
                 completed=figures["env_steps"],
@@ -64,16 +65,38 @@ def cmd_train(args: argparse.Namespace) -> None:
                 ),
             )
 
-        result = train(config, out, show, resume=bool(args.resume))
-    Console().print(figures_table(f"trained: {out}", result.to_dict()))
+        try:
+            result = train(config, out, report_progress, resume=bool(args.resume))
+        except KeyboardInterrupt:
+            raise Interrupted(_interrupted(Path(out))) from None
+    show(figures_table(f"trained: {out}", result.to_dict()))
     table = json.loads((Path(out) / "validation_table.json").read_text())
-    Console(width=140).print(summary_table(f"validation traces, QoE {config.qoe}", table))
+    show(summary_table(f"validation traces, QoE {config.qoe}", table))
     by_set_path = Path(out) / "validation_table_by_set.json"
     if by_set_path.is_file():
         for name, set_table in json.loads(by_set_path.read_text()).items():
-            Console(width=140).print(summary_table(f"validation set {name}", set_table))
+            show(summary_table(f"validation set {name}", set_table))
     if args.json:
         print_json_last(result.to_dict())
+
+
+def _interrupted(run_dir: Path) -> str:
+    """What an interrupted run kept: its last checkpoint (written at every validation, with a
+    row of metrics.csv) and the command that goes on from there."""
+    from abr.dqn.checkpoint import BEST, CHECKPOINT
+
+    rows = (run_dir / "metrics.csv").read_text().splitlines()[1:] if run_dir.is_dir() else []
+    if not rows or not (run_dir / CHECKPOINT).is_file():
+        return (
+            f"abr: training interrupted before its first validation: {run_dir} holds no "
+            "checkpoint yet; start it again to train"
+        )
+    env_steps = rows[-1].split(",")[0]
+    return (
+        f"abr: training interrupted; {run_dir / CHECKPOINT} holds the run at its last validation "
+        f"({int(env_steps):,} env steps; best model so far in {run_dir / BEST}). "
+        f"Go on with: abr train --resume {run_dir}"
+    )
 
 
 def _train_config(args: argparse.Namespace) -> DqnConfig:
@@ -131,7 +154,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     }
     if metadata.ensemble_members:
         summary["ensemble_members"] = len(metadata.ensemble_members)
-    Console().print(figures_table(f"exported {' '.join(args.source)}", summary))
+    show(figures_table(f"exported {' '.join(args.source)}", summary))
     if args.json:
         print_json_last(summary)
 
@@ -147,7 +170,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
     for name in args.policies:
         qoe = validation.qoe_per_set(make_policy(name, config.qoe))
         scored[name] = {"score": validation.score(qoe), "qoe": qoe, "gain": validation.gains(qoe)}
-    Console(width=160).print(_validation_table(config.val_score, validation.mpc_qoe, scored))
+    show(_validation_table(config.val_score, validation.mpc_qoe, scored))
     if args.json:
         print_json_last(
             {"score_kind": config.val_score, "mpc_qoe": validation.mpc_qoe, "policies": scored}
@@ -194,7 +217,7 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
             f"{speed.env_steps_per_s:,.0f}",
             f"{speed.updates_per_s:,.1f}",
         )
-    Console().print(table)
+    show(table)
     if args.json:
         print_json_last({"runs": [speed.to_dict() for speed in speeds]})
 

@@ -1,11 +1,11 @@
 """The DQN learner: the online, target and averaged networks, the optimizer, and one update.
 
 One update is a gradient step on a batch of the agent's transitions (prioritized or uniform)
-and, with DQfD, a batch of demonstrations, in one forward pass: the TD loss (Huber, weighted by
-importance weights) on both, DQfD's large-margin loss on the demonstrations; with a teacher
-(DAgger), the large-margin loss toward the teacher's labels, or the regression onto its
-advantages, on a batch of labelled states. Then
-the target network follows (hard copies or Polyak) and so does the averaged copy that
+and, with DQfD, a batch of demonstrations: the TD loss (Huber, weighted by importance weights)
+on both, DQfD's large-margin loss on the demonstrations; with a teacher (DAgger), the
+large-margin loss toward the teacher's labels, or the regression onto its advantages, on a batch
+of labelled states. All rows go through the network in one forward pass; a TD loss of weight 0
+costs nothing (no agent batch is drawn, no target computed). Then the target network follows (hard copies or Polyak) and so does the averaged copy that
 validation plays.
 """
 
@@ -45,7 +45,10 @@ class Learner:
         self.evaluated_network = (
             online_network if config.eval_average_tau is None else copy.deepcopy(online_network)
         )
-        self.optimizer = torch.optim.Adam(online_network.parameters(), lr=config.learning_rate)
+        # foreach: one kernel per step for all parameters (the CPU default is one per tensor)
+        self.optimizer = torch.optim.Adam(
+            online_network.parameters(), lr=config.learning_rate, foreach=True
+        )
         self.generator = generator
         self.demo_replay = demo_replay
         self.labels = labels  # the teacher's labels (DAgger), if the run has a teacher
@@ -68,49 +71,65 @@ class Learner:
     def _gradient_step(
         self, replay: ReplayBuffer | None, beta: float, label_weight: float
     ) -> torch.Tensor:
+        """One forward pass over every row that has a loss: the agent's transitions (only when
+        the TD loss weighs anything: else they teach nothing), the demonstrations and the
+        teacher's labels, concatenated; the TD target's two forwards only with a TD loss."""
         config = self.config
+        with_td = config.td_loss_weight > 0
+        agent = replay if with_td else None
         parts: list[Batch] = []
-        if replay is not None:
+        if agent is not None:
             if isinstance(replay, PrioritizedReplayBuffer):
-                parts.append(replay.sample(config.batch_size, self.generator, beta))
+                parts.append(agent.sample(config.batch_size, self.generator, beta))
             else:
-                parts.append(replay.sample(config.batch_size, self.generator))
+                parts.append(agent.sample(config.batch_size, self.generator))
         if self.demo_replay is not None:
             parts.append(self.demo_replay.sample(config.demo_batch_size, self.generator))
-        batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True)))
-        td_target_value = td_target(
-            self.online_network,
-            self.target_network,
-            batch.next_obs,
-            batch.returns,
-            batch.discount,
-            config.double,
-        )  # [B]
-        q = self.online_network(batch.obs)  # [B, A]
-        q_taken = q.gather(1, batch.action[:, None]).squeeze(1)  # [B]
-        td_error = td_target_value - q_taken
-        td_loss = (batch.weight * F.huber_loss(q_taken, td_target_value, reduction="none")).mean()
-        loss = config.td_loss_weight * td_loss
-        n_agent = config.batch_size if replay is not None else 0
-        if self.demo_replay is not None:
-            margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)
-            loss = loss + config.demo_loss_weight * margin.mean()
-        if self.labels is not None and len(self.labels) and label_weight > 0:
-            obs, teacher_action, teacher_values = self.labels.sample(
+        teaching = self.labels is not None and len(self.labels) > 0 and label_weight > 0
+        rows = [part.obs for part in parts]
+        if teaching:
+            assert self.labels is not None
+            label_obs, teacher_action, teacher_values = self.labels.sample(
                 config.teacher_batch_size, self.generator
             )
-            q_labelled = self.online_network(obs)  # [B_T, A]
+            rows.append(label_obs)
+        if not rows:  # nothing weighs anything yet (e.g. a teacher's weight starting at 0)
+            return torch.zeros((), device=self.optimizer.param_groups[0]["params"][0].device)
+        q_all = self.online_network(torch.cat(rows))  # [B_agent + B_demo + B_teacher, A]
+        n_agent = config.batch_size if agent is not None else 0
+        n_demo = config.demo_batch_size if self.demo_replay is not None else 0
+        loss = q_all.new_zeros(())
+        q = q_all[: n_agent + n_demo]
+        batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True))) if parts else None
+        if with_td and batch is not None:
+            td_target_value = td_target(
+                self.online_network,
+                self.target_network,
+                batch.next_obs,
+                batch.returns,
+                batch.discount,
+                config.double,
+            )  # [B]
+            q_taken = q.gather(1, batch.action[:, None]).squeeze(1)  # [B]
+            td_error = td_target_value - q_taken
+            huber = F.huber_loss(q_taken, td_target_value, reduction="none")
+            loss = loss + config.td_loss_weight * (batch.weight * huber).mean()
+        if batch is not None and self.demo_replay is not None:
+            margin = large_margin_loss(q[n_agent:], batch.action[n_agent:], config.demo_margin)
+            loss = loss + config.demo_loss_weight * margin.mean()
+        if teaching:
+            q_labelled = q_all[n_agent + n_demo :]  # [B_T, A]
             if config.teacher_loss == "advantage":
                 taught = advantage_loss(q_labelled, teacher_values)
             else:
                 taught = large_margin_loss(q_labelled, teacher_action, config.teacher_margin)
             loss = loss + label_weight * taught.mean()
-        self.optimizer.zero_grad()
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.online_network.parameters(), config.grad_clip)
         self.optimizer.step()
-        if replay is not None:
-            replay.update_priorities(parts[0].slot, td_error[:n_agent])
+        if agent is not None:
+            agent.update_priorities(parts[0].slot, td_error[:n_agent])
         return loss.detach()
 
     def _follow(self) -> None:

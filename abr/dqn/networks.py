@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from abr.player.ladder_observation import RUNG_FEATURES, LadderSpec
@@ -93,13 +94,23 @@ class RungQNetwork(nn.Module):
         rungs = obs[:, s : s + f * r].unflatten(1, (r, f))  # [B, R, F]
         mask = obs[:, s + f * r :] > 0.5  # [B, R]
         features = self.trunk(session)  # [B, W]
-        paired = torch.cat([features.unsqueeze(1).expand(-1, r, -1), rungs], dim=2)
-        score = self.rung_head(paired).squeeze(2)  # [B, R]
+        score = self._score_rungs(features, rungs)  # [B, R]
         if self.value is not None:
             count = mask.sum(dim=1, keepdim=True).clamp(min=1)
             mean = torch.where(mask, score, 0.0).sum(dim=1, keepdim=True) / count
             score = self.value(features) + score - mean
         return torch.where(mask, score, torch.full_like(score, MASKED_Q))
+
+    def _score_rungs(self, features: torch.Tensor, rungs: torch.Tensor) -> torch.Tensor:
+        """The rung head over [features, rung] pairs, [B, W] and [B, R, F] -> [B, R]. Its first
+        layer is applied in two parts, the session's once per session and the rung's once per
+        rung, rather than to R concatenated copies: the same values, a fraction of the work."""
+        entry, rest = self.rung_head[0][0], self.rung_head[0][1:]
+        width = features.shape[1]
+        per_session = F.linear(features, entry.weight[:, :width], entry.bias)  # [B, H]
+        per_rung = F.linear(rungs, entry.weight[:, width:])  # [B, R, H]
+        hidden = rest(torch.relu(per_session.unsqueeze(1) + per_rung))
+        return self.rung_head[1](hidden).squeeze(2)
 
 
 def make_network(spec: AnySpec, hidden: Sequence[int], dueling: bool) -> QNetwork | RungQNetwork:

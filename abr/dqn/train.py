@@ -245,19 +245,6 @@ def train(
         report = on_progress is not None and (now - last_report_s >= progress_every_s or last_step)
         if validating or report:
             state.loss = float(loss)
-        if on_progress is not None and report:
-            last_report_s = now
-            on_progress(
-                {
-                    "env_steps": state.env_steps,
-                    "updates": state.updates,
-                    "steps_per_s": state.env_steps / (time.perf_counter() - start),
-                    "epsilon": epsilon,
-                    "loss": state.loss,
-                    "val_qoe": state.val_qoe,
-                }
-            )
-
         # ---- redraw the curriculum (before the checkpoint below, which must hold its result)
         if curriculum is not None and state.env_steps >= state.next_curriculum:
             state.next_curriculum += config.curriculum_every_env_steps
@@ -301,6 +288,20 @@ def train(
             if len(checkpoint) != sum(len(part) for part in parts):  # one key, two owners
                 raise RuntimeError("two parts of the checkpoint share a key")
             save_atomic(checkpoint, run_dir / CHECKPOINT)
+
+        # ---- report, after any validation: the figures of the check just made
+        if on_progress is not None and report:
+            last_report_s = now
+            on_progress(
+                {
+                    "env_steps": state.env_steps,
+                    "updates": state.updates,
+                    "steps_per_s": state.env_steps / (time.perf_counter() - start),
+                    "epsilon": epsilon,
+                    "loss": state.loss,
+                    "val_qoe": state.val_qoe,
+                }
+            )
     scalars.close()
     result_summary = TrainResult(
         float(state.best_val_qoe),

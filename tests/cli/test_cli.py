@@ -1,6 +1,9 @@
 """The `abr` console script, run as users run it: a subprocess, reading its stdout."""
 
 import csv
+import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +11,8 @@ import pytest
 from abr.bench.paired import paired_gain
 from abr.media.traces import read_trace
 from tests.conftest import PENSIEVE_TEST, SHARED_DATA, abr, last_json, require_shared
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "abr" / "data" / "default_model.onnx"
 
 
 def test_help_lists_the_subcommands():
@@ -175,3 +180,49 @@ def read_per_trace_qoe(path) -> dict[str, np.ndarray]:
         rows = list(csv.DictReader(f))
     policies = dict.fromkeys(row["policy"] for row in rows)
     return {p: np.array([float(r["mean_qoe"]) for r in rows if r["policy"] == p]) for p in policies}
+
+
+def test_a_missing_config_file_is_one_line_exit_2(tmp_path):
+    missing = tmp_path / "nope.toml"
+    result = abr("train", "--config", str(missing), "--out", str(tmp_path / "x"), check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"abr: error: {missing}: No such file or directory"
+
+
+def test_tables_are_whole_when_stdout_is_not_a_terminal(tmp_path):
+    """Through a pipe rich would cut a table at its console's width (`onnx:out/demo/model.on…`
+    in `make demo`'s log): every cell whole, however wide the table."""
+    model = tmp_path / ("a-folder-with-a-long-name-" * 4) / "model.onnx"
+    model.parent.mkdir()
+    shutil.copy(SHIPPED_MODEL, model)
+    policies = f"bb,rb,bola,mpc,dynamic,onnx:{model}"
+    result = abr(
+        "bench",
+        "--traces",
+        "traces/default/test",
+        "--policies",
+        policies,
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert "…" not in result.stdout
+    assert f"onnx:{model}" in result.stdout
+    summary = json.loads((tmp_path / "out" / "default_test_summary.json").read_text())
+    assert f"{summary[f'onnx:{model}']['mean_qoe']:.3f}" in result.stdout
+
+
+def test_a_second_bench_into_the_same_folder_says_it_replaced_the_first(tmp_path):
+    command = (
+        "bench",
+        "--traces",
+        "traces/default/test",
+        "--policies",
+        "bb",
+        "--out",
+        str(tmp_path),
+    )
+    assert "replacing" not in abr(*command).stderr
+    assert "replacing an earlier run's results for default_test" in abr(*command).stderr.replace(
+        "\n", " "
+    )

@@ -77,3 +77,16 @@ def test_ensemble_fuses_rung_networks_of_one_shape_only():
     assert isinstance(ensemble(plain), QEnsemble)
     with pytest.raises(ValueError, match="of one shape"):
         FusedRungEnsemble([*rung, wider])
+
+
+def test_the_rung_head_split_is_the_head_over_concatenated_pairs():
+    """The first layer applied in a session part and a rung part gives what the head gives on
+    [trunk output, rung features] rows, as it was defined."""
+    network = RungQNetwork(SPEC.session_dim, RUNG_FEATURES, SPEC.max_rungs, (32, 16), False)
+    obs = observation(n_rungs=SPEC.max_rungs, batch=8)
+    s, f, r = SPEC.session_dim, RUNG_FEATURES, SPEC.max_rungs
+    features = network.trunk(obs[:, :s])
+    rungs = obs[:, s : s + f * r].unflatten(1, (r, f))
+    paired = torch.cat([features.unsqueeze(1).expand(-1, r, -1), rungs], dim=2)
+    expected = network.rung_head(paired).squeeze(2)
+    assert torch.allclose(network(obs), expected, atol=1e-6)

@@ -358,3 +358,53 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path):
     steps = [int(r.split(",")[0]) for r in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == list(range(800, 6_401, 800))
     assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_each_progress_report_shows_the_latest_validation(tmp_path):
+    """The progress line's `val QoE` is the check just made, not the one before it: at every
+    validation step and at the end, the report equals the metrics row written there."""
+    seen: list[dict[str, float]] = []
+    train(load_config(None, **SMALL), tmp_path / "run", seen.append, progress_every_s=0)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()[1:]
+    validated = {int(row.split(",")[0]): float(row.split(",")[4]) for row in rows}
+    reported = {int(f["env_steps"]): f["val_qoe"] for f in seen}
+    assert set(validated) == {800, 1_600}
+    for env_steps, val_qoe in validated.items():
+        assert reported[env_steps] == pytest.approx(val_qoe)
+
+
+def _train_until_interrupted(tmp_path: Path, wait_for_checkpoint: bool) -> subprocess.Popen:
+    val_every = 800 if wait_for_checkpoint else 400_000  # else only at the end, never reached
+    settings = {**SMALL, "total_env_steps": 400_000, "val_every_env_steps": val_every}
+    (tmp_path / "run.toml").write_text(
+        "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items()) + "\n"
+    )
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "abr.cli", "train", "--config", str(tmp_path / "run.toml")]
+    process = subprocess.Popen(
+        [*command, "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    ready = run_dir / ("metrics.csv" if not wait_for_checkpoint else "checkpoint.pt")
+    while time.monotonic() < deadline and not ready.exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    return process
+
+
+@pytest.mark.parametrize("wait_for_checkpoint", [True, False])
+def test_ctrl_c_says_what_was_saved_and_how_to_go_on(tmp_path, wait_for_checkpoint):
+    process = _train_until_interrupted(tmp_path, wait_for_checkpoint)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    said = stderr.replace("\n", "")
+    if wait_for_checkpoint:
+        assert f"abr train --resume {tmp_path / 'run'}" in said
+        assert "env steps" in said
+    else:
+        assert "before its first validation" in said
