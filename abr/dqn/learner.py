@@ -5,8 +5,8 @@ and, with DQfD, a batch of demonstrations: the TD loss (Huber, weighted by impor
 on both, DQfD's large-margin loss on the demonstrations; with a teacher (DAgger), the
 large-margin loss toward the teacher's labels, or the regression onto its advantages, on a batch
 of labelled states. All rows go through the network in one forward pass; a TD loss of weight 0
-costs nothing (no agent batch is drawn, no target computed). Then the target network follows (hard copies or Polyak) and so does the averaged copy that
-validation plays.
+costs nothing (no agent batch is drawn, no target computed). Then the target network follows
+(hard copies or Polyak) and so does the averaged copy that validation plays.
 """
 
 from __future__ import annotations
