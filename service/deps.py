@@ -26,7 +26,7 @@ class Service:
         self.store = store or make_store(settings, self.engine)
         self.telemetry = Telemetry.from_settings(settings)
         self.metrics = ServiceMetrics()
-        self.workers = DecisionWorkers(settings) if settings.decision_workers else None
+        self.workers = DecisionWorkers(settings, Service) if settings.decision_workers else None
         self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
 
     async def session(self, session_id: str) -> PlayerSession:

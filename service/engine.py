@@ -25,7 +25,7 @@ from abr.policies.model_meta import ModelError
 from abr.policies.mpc import RobustMpc, plans_per_decision, robust_mpc_from_history
 from abr.policies.onnx import OnnxModel, default_model_path
 from abr.policies.registry import BASELINES, POLICIES, make_policy
-from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+from abr.units import throughput_kbps
 from service.batcher import ModelBatcher
 from service.codec import decode_session
 from service.errors import InvalidField, OutOfOrder, TooLarge
@@ -169,7 +169,7 @@ class Engine:
         session's state taken then, so that requests served meanwhile cannot interleave."""
         _, level, size_bytes, download_s, buffer_s, rebuffer_s = report
         session.last_report, session.last_answer = report, None
-        _push(session.throughput_kbps, size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s)
+        _push(session.throughput_kbps, throughput_kbps(size_bytes, download_s))
         _push(session.download_s, download_s)
         session.history_count = min(session.history_count + 1, HISTORY_LEN)
         session.last_level, session.buffer_s = level, buffer_s

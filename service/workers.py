@@ -39,8 +39,10 @@ _service: Any = None  # the worker's own Service
 class DecisionWorkers:
     """`decision_workers` worker processes (spawned, niced), started on first use."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: ServiceSettings, make_service: Callable[[ServiceSettings], Any]):
+        """`make_service`: what each worker builds its own service with (the app's `Service`,
+        handed in rather than imported, so this module does not import the one that uses it)."""
+        self.settings, self.make_service = settings, make_service
         self._pool: ProcessPoolExecutor | None = None
 
     async def run(
@@ -66,7 +68,11 @@ class DecisionWorkers:
                 max_workers=self.settings.decision_workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.settings.model_dump(mode="json"), self.settings.decision_nice),
+                initargs=(
+                    self.make_service,
+                    self.settings.model_dump(mode="json"),
+                    self.settings.decision_nice,
+                ),
             )
         return self._pool
 
@@ -76,13 +82,13 @@ class DecisionWorkers:
             self._pool = None
 
 
-def _start_worker(settings: dict[str, Any], nice: int) -> None:
-    from service.deps import Service
-
+def _start_worker(
+    make_service: Callable[[ServiceSettings], Any], settings: dict[str, Any], nice: int
+) -> None:
     os.nice(nice)
     _exit_with_the_server(os.getppid())
     global _service
-    _service = Service(ServiceSettings(**{**settings, "decision_workers": 0}))
+    _service = make_service(ServiceSettings(**{**settings, "decision_workers": 0}))
 
 
 def _exit_with_the_server(server_pid: int) -> None:

@@ -78,3 +78,64 @@ def test_the_rule_finds_an_import_against_the_flow(tmp_path: Path) -> None:
     module.write_text("def f():\n    from abr.dqn.train import train\n")
     assert _imports(module) == [(2, "abr.dqn.train")]
     assert _layer("abr.dqn.train") > _layer("abr.sim.simulator")
+
+
+def _import_graph(modules: list[tuple[str, Path]]) -> dict[str, set[str]]:
+    """Each module's imports of other project modules, those inside functions too
+    (`from abr.x import y` counts as importing abr.x.y where that is a module)."""
+    names = {name.removesuffix(".__init__") for name, _ in modules}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules:
+        own = name.removesuffix(".__init__")
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets.add(node.module)
+                targets |= {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[own] = {t for t in targets if t in names and t != own}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles() -> None:
+    assert _cycles(_import_graph(_modules())) == []
+
+
+def test_the_circle_check_finds_one(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("import abr.b\n")
+    (tmp_path / "b.py").write_text("def f():\n    from abr import a\n")
+    graph = _import_graph([("abr.a", tmp_path / "a.py"), ("abr.b", tmp_path / "b.py")])
+    assert _cycles(graph) == [["abr.a", "abr.b"]]

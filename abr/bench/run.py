@@ -18,8 +18,7 @@ from abr.media.video import Video
 from abr.player.qoe import SessionSummary, make_qoe, summarize_session
 from abr.policies.base import Policy
 from abr.sim.config import SimConfig
-from abr.sim.simulator import BatchSimulator
-from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+from abr.sim.env import AbrEnv, FixedVideo
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,9 @@ def run_policy(
     start = time.perf_counter()
     config = config or SimConfig()
     n = len(traces)
-    sim = BatchSimulator(traces, video, n, mode="eval", config=config)
+    env = AbrEnv(
+        traces, FixedVideo(video), None, n, mode="eval", qoe=qoe, sim_config=config, autoreset=False
+    )
     policy.reset(n, video, traces)
     k = video.n_chunks
     logs = {name: np.zeros((k, n)) for name in ("buffer", "rebuffer", "throughput", "delay")}
@@ -74,15 +75,13 @@ def run_policy(
         if chunk == 0:
             chosen = np.full(n, config.default_level, dtype=np.int64)
         else:
-            chosen = np.asarray(policy.act(sim.player_state()), dtype=np.int64)
-        result = sim.step(chosen)
+            chosen = np.asarray(policy.act(env.player_state()), dtype=np.int64)
+        result = env.step(chosen).result
         levels[chunk] = chosen
         logs["buffer"][chunk] = result.buffer_s
         logs["rebuffer"][chunk] = result.rebuffer_s
         logs["delay"][chunk] = result.download_s
-        logs["throughput"][chunk] = (
-            result.size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / result.download_s
-        )
+        logs["throughput"][chunk] = result.throughput_kbps
     metric = make_qoe(qoe, video.bitrates_kbps)
     summaries = [
         summarize_session(

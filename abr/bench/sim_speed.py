@@ -55,8 +55,6 @@ def reference_steps_per_s(traces: Sequence[Trace], video: Video, min_seconds: fl
 def vectorised_steps_per_s(
     traces: Sequence[Trace], video: Video, n_sessions: int, backend: str, min_seconds: float
 ) -> float:
-    if backend.startswith("torch"):
-        return torch_steps_per_s(traces, video, n_sessions, backend, min_seconds)
     sim = BatchSimulator(traces, video, n_sessions, mode="train", seed=0, backend=backend)  # type: ignore[arg-type]
     levels = np.random.default_rng(1).integers(0, video.n_levels, (video.n_chunks, n_sessions))
 
@@ -69,41 +67,9 @@ def vectorised_steps_per_s(
     return best_rate(one_video, min_seconds)
 
 
-def torch_steps_per_s(
-    traces: Sequence[Trace], video: Video, n_sessions: int, backend: str, min_seconds: float
-) -> float:
-    """`torch` (on the CPU) or `torch-cuda`: the levels made on the device, as a trainer there
-    would; the clock stops only after the device has finished."""
-    import torch
-
-    from abr.sim.torch_simulator import TorchSimulator
-
-    device = "cuda" if backend == "torch-cuda" else "cpu"
-    sim = TorchSimulator(traces, video, n_sessions, mode="train", seed=0, device=device)
-    generator = torch.Generator(device=device).manual_seed(1)
-    levels = torch.randint(
-        0, video.n_levels, (video.n_chunks, n_sessions), generator=generator, device=device
-    )
-
-    def one_video() -> int:
-        sim.reset()
-        for chunk in range(video.n_chunks):
-            sim.step(levels[chunk])
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return video.n_chunks * n_sessions
-
-    return best_rate(one_video, min_seconds)
-
-
 def available_backends() -> list[str]:
-    """numba (when installed), numpy, and torch on the CPU and GPU where installed."""
-    backends = ["numba", "numpy"] if sim_kernel.HAVE_NUMBA else ["numpy"]
-    try:
-        import torch
-    except ImportError:
-        return backends
-    return [*backends, "torch", *(["torch-cuda"] if torch.cuda.is_available() else [])]
+    """numba (when installed) and numpy."""
+    return ["numba", "numpy"] if sim_kernel.HAVE_NUMBA else ["numpy"]
 
 
 @dataclass(frozen=True)

@@ -249,8 +249,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     trace_and_video_options(bench_sim, "trace folders (default: traces/default/test)")
     bench_sim.add_argument("--sessions", default="1,64,1024,4096", help="session counts")
     bench_sim.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    bench_sim.add_argument(
-        "--backend", choices=("all", "numba", "numpy", "torch", "torch-cuda"), default="all"
-    )
+    bench_sim.add_argument("--backend", choices=("all", "numba", "numpy"), default="all")
     json_option(bench_sim)
     bench_sim.set_defaults(func=cmd_bench_sim)

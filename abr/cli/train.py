@@ -24,16 +24,6 @@ from abr.dqn.config import CHOICES, DqnConfig
 
 CONFIG_FLAGS = tuple(f.name for f in dataclasses.fields(DqnConfig))
 FLAG_ALIASES = {"n_sessions": ("--sessions",)}
-FLAG_HELP = {
-    "traces": "training trace folders",
-    "val_traces": "validation folders; none: every 10th training trace",
-    "video": "video folder or JSON; none: the embedded one",
-    "n_sessions": "simulator sessions stepped together",
-    "double": "Double DQN targets",
-    "dueling": "dueling Q head",
-    "per": "prioritized replay",
-    "demo_policy": "DQfD: a baseline whose play is kept as demonstrations",
-}
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -108,23 +98,29 @@ def _train_config(args: argparse.Namespace) -> DqnConfig:
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting of `DqnConfig` (`--n-step` for n_step; booleans also as `--no-…`),
-    typed from the dataclass; a flag not given leaves the setting to the TOML file or the
-    default."""
+    typed from the dataclass, its help the setting's docstring, in the settings' groups; a flag
+    not given leaves the setting to the TOML file or the default."""
+    from abr.dqn.config import setting_groups, setting_help
+
     hints = typing.get_type_hints(DqnConfig)
-    for name, default in ((f.name, _default(f)) for f in dataclasses.fields(DqnConfig)):
-        flags = [f"--{name.replace('_', '-')}", *FLAG_ALIASES.get(name, ())]
-        text = FLAG_HELP.get(name, "see abr/dqn/config.py") + f" (default: {default})"
-        kind = hints[name]
-        options: dict[str, typing.Any] = {"dest": name, "help": text, "default": None}
-        if kind is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(kind) is list:
-            options |= {"nargs": "+", "type": typing.get_args(kind)[0]}
-        else:
-            options["type"] = _without_none(kind)
-        if name in CHOICES:
-            options["choices"] = CHOICES[name]
-        parser.add_argument(*flags, **options)
+    helps = setting_help()
+    defaults = {f.name: _default(f) for f in dataclasses.fields(DqnConfig)}
+    for group_name, names in setting_groups().items():
+        group = parser.add_argument_group(f"settings: {group_name}")
+        for name in names:
+            flags = [f"--{name.replace('_', '-')}", *FLAG_ALIASES.get(name, ())]
+            text = f"{helps[name]} (default: {defaults[name]})".replace("%", "%%")
+            kind = hints[name]
+            options: dict[str, typing.Any] = {"dest": name, "help": text, "default": None}
+            if kind is bool:
+                options["action"] = argparse.BooleanOptionalAction
+            elif typing.get_origin(kind) is list:
+                options |= {"nargs": "+", "type": typing.get_args(kind)[0]}
+            else:
+                options["type"] = _without_none(kind)
+            if name in CHOICES:
+                options["choices"] = CHOICES[name]
+            group.add_argument(*flags, **options)
 
 
 def _without_none(kind: typing.Any) -> typing.Any:
@@ -203,23 +199,19 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
 
     overrides = {"n_sessions": args.sessions, "device": args.device}
     config = load_config(args.config, **{k: v for k, v in overrides.items() if v is not None})
-    collectors = [c.strip() for c in args.collectors.split(",") if c.strip()]
-    videos = [int(v) for v in args.videos_per_batch.split(",")] if args.videos_per_batch else None
-    speeds = bench_train(config, collectors, args.env_steps, videos)
-    table = Table(title=f"training speed ({args.env_steps:,} env steps a run, one run)")
-    for column in ("collector", "videos a batch", "device", "env steps/s", "updates/s"):
+    speed = bench_train(config, args.env_steps)
+    table = Table(title=f"training speed ({args.env_steps:,} env steps, one run)")
+    for column in ("played by", "device", "env steps/s", "updates/s"):
         table.add_column(column, justify="right")
-    for speed in speeds:
-        table.add_row(
-            speed.collector,
-            str(speed.videos_per_batch),
-            speed.device,
-            f"{speed.env_steps_per_s:,.0f}",
-            f"{speed.updates_per_s:,.1f}",
-        )
+    table.add_row(
+        speed.played_by,
+        speed.device,
+        f"{speed.env_steps_per_s:,.0f}",
+        f"{speed.updates_per_s:,.1f}",
+    )
     show(table)
     if args.json:
-        print_json_last({"runs": [speed.to_dict() for speed in speeds]})
+        print_json_last(speed.to_dict())
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -254,16 +246,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate.set_defaults(func=cmd_validate)
 
     speed = command(
-        sub, "bench-train", "training speed, collector by collector: env steps/s and updates/s"
+        sub,
+        "bench-train",
+        "training speed of a config: env steps/s and updates/s over the steady state",
     )
     speed.add_argument("--config", help="TOML of settings (default: the defaults)")
-    speed.add_argument("--env-steps", type=int, default=40_000, help="per run")
+    speed.add_argument("--env-steps", type=int, default=40_000, help="the run's length")
     speed.add_argument("--sessions", type=int, help="sessions stepped together")
     speed.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    speed.add_argument("--collectors", default="host,device", help="host and/or device")
-    speed.add_argument(
-        "--videos-per-batch",
-        help="sampled ladders: comma-separated counts of videos a batch plays at once (e.g. 1,8)",
-    )
     json_option(speed)
     speed.set_defaults(func=cmd_bench_train)

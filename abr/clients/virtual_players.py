@@ -30,7 +30,7 @@ from abr.media.video import Video
 from abr.player.qoe import make_qoe, summarize_session
 from abr.sim.config import SimConfig
 from abr.sim.reference import ReferenceSession
-from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+from abr.units import throughput_kbps
 
 
 def parse_pace(pace: str) -> float | None:
@@ -180,7 +180,7 @@ async def play(
         logs["buffer"][chunk] = outcome.buffer_s
         logs["rebuffer"][chunk] = outcome.rebuffer_s
         logs["delay"][chunk] = outcome.download_s
-        logs["throughput"][chunk] = size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / outcome.download_s
+        logs["throughput"][chunk] = throughput_kbps(size_bytes, outcome.download_s)
         if speedup is not None:
             await asyncio.sleep((outcome.download_s + outcome.sleep_s) / speedup)
         report = {

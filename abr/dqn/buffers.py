@@ -14,7 +14,6 @@ from typing import NamedTuple
 import torch
 
 from abr.dqn.nstep import Transitions
-from abr.dqn.torch_nstep import TorchTransitions
 
 
 class Batch(NamedTuple):
@@ -80,9 +79,8 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.count
 
-    def add(self, transitions: Transitions | TorchTransitions) -> torch.Tensor:
-        """Store transitions, numpy or tensors already on the device (overwriting the oldest
-        when full); return their slots."""
+    def add(self, transitions: Transitions) -> torch.Tensor:
+        """Store transitions (overwriting the oldest when full); return their slots."""
         m = len(transitions.action)
         if m > self.capacity:
             raise ValueError(f"cannot add {m} transitions to a buffer of {self.capacity}")
@@ -143,7 +141,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         # before alpha; a tensor on the device, so that updates never wait for the GPU
         self.max_priority = torch.ones((), dtype=torch.float64, device=self.device)
 
-    def add(self, transitions: Transitions | TorchTransitions) -> torch.Tensor:
+    def add(self, transitions: Transitions) -> torch.Tensor:
         index = super().add(transitions)
         priority = (self.max_priority**self.alpha).expand(len(index))
         self.tree.update(index, priority)

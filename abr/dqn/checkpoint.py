@@ -34,7 +34,6 @@ class RunState:
     env_steps: int = 0
     updates: int = 0
     next_validation: int = 0
-    next_curriculum: int = 0
     best_val_qoe: float = -np.inf
     seconds_to_beat_mpc: float | None = None
     loss: float = float("nan")  # the last update's

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
+import textwrap
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -15,21 +19,17 @@ from abr.sim.config import SimConfig
 DEMO_POLICIES = ("none", *BASELINES)
 TEACHERS = ("none", "mpc", "oracle")  # abr/dqn/teacher.py
 TEACHER_LOSSES = ("margin", "advantage")  # abr/dqn/teacher.py
-CURRICULA = ("none", "mpc_gap")  # abr/dqn/curriculum.py
 SCORES = ("mean", "worst_gain")  # abr/dqn/validation.py
 DEVICES = ("auto", "cpu", "cuda")
-COLLECTORS = ("auto", "host", "device")  # abr/dqn/collect.py
 LADDERS = ("one", "sampled")  # abr/dqn/video_mix.py
-# DqnConfig.teacher_buffer_value_for; "volatility": video_mix.teacher_buffer_values
-TEACHER_BUFFER_SCALINGS = ("none", "chunk_s", "volatility")
+# "volatility": video_mix.teacher_buffer_values
+TEACHER_BUFFER_SCALINGS = ("none", "volatility")
 # the settings that take one of a few names (checked by load_config, offered by `abr train`)
 CHOICES: dict[str, tuple[str, ...]] = {
     "qoe": QOE_NAMES,
     "device": DEVICES,
-    "collector": COLLECTORS,
     "ladders": LADDERS,
     "val_score": tuple(SCORES),
-    "curriculum": tuple(CURRICULA),
     "demo_policy": DEMO_POLICIES,
     "teacher": TEACHERS,
     "teacher_loss": TEACHER_LOSSES,
@@ -39,134 +39,190 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class DqnConfig:
-    # data
+    """Every setting of a run. Each field's docstring is its line of `abr train --help`;
+    `GROUPS` below sorts them for the help and the docs."""
+
+    # ---- environment and video
     traces: list[str] = field(default_factory=lambda: ["traces/default/train"])
-    val_traces: list[str] = field(default_factory=list)  # empty: every 10th training trace
-    video: str | None = None  # None: the embedded default video
+    """training trace folders"""
+    val_traces: list[str] = field(default_factory=list)
+    """validation folders; none: every 10th training trace"""
+    video: str | None = None
+    """video folder or JSON; none: the embedded one"""
     qoe: str = "lin"
+    """the QoE the rewards, the teacher and validation score (Pensieve's lin, log, hd)"""
     reward_scale: float = 1.0
-    # one: the config's video, and a model for its ladder only (abr-obs-v1); sampled: a new
-    # sampled video every episode, and one model for any ladder of 2..max_rungs rungs
-    # (abr-obs-v2, abr/dqn/video_mix.py), validated on val_ladders sampled ladders
+    """reward units per QoE unit (times the ladder's own scale over sampled ladders)"""
     ladders: str = "one"
+    """one: the config's video, a model for its ladder (abr-obs-v1); sampled: a new sampled
+    video every episode, one model for any ladder of 2..max_rungs rungs (abr-obs-v2)"""
     max_rungs: int = 12
+    """sampled: the most rungs a ladder has (the network's outputs)"""
     val_ladders: int = 5
-    ladder_keep_traces: float = 0.5  # sampled: the share of episodes over traces as recorded
-    # sampled, the other episodes: the traces' median drawn log-uniform from this log-position
-    # on the ladder (0: its lowest rung, 0.5: its middle, 1: its top) up to twice its top
+    """sampled: the sampled ladders validation plays (one fixed draw for every run)"""
+    ladder_keep_traces: float = 0.5
+    """sampled: the share of episodes over the traces as recorded"""
     ladder_match_from: float = 0.5
-    ladder_duration_s: list[float] = field(default_factory=lambda: [120.0, 400.0])  # per video
-    ladder_lowest_kbps: list[float] = field(default_factory=lambda: [100.0, 1000.0])  # log-uniform
+    """sampled, the other episodes: the traces' median drawn log-uniform from this log-position
+    on the ladder (0: its lowest rung, 0.5: its middle, 1: its top) up to twice its top"""
+    ladder_duration_s: list[float] = field(default_factory=lambda: [120.0, 400.0])
+    """sampled: the range of a video's length, seconds"""
+    ladder_lowest_kbps: list[float] = field(default_factory=lambda: [100.0, 1000.0])
+    """sampled: the range of a ladder's lowest rung, kbps (log-uniform)"""
     ladder_chunk_s: list[float] = field(default_factory=lambda: [1.0, 10.0])
-    ladder_chunk_s_log: bool = False  # chunk lengths log-uniform over ladder_chunk_s, or uniform
-    # sampled: the videos one batch of sessions plays at once, each by n_sessions / this many
-    videos_per_batch: int = 1
-    # training traces are replayed at every (bandwidth, clock) factor pair (abr/media/augment.py)
+    """sampled: the range of a video's chunk length, seconds"""
     train_mbps_factors: list[float] = field(default_factory=lambda: [1.0])
+    """training traces replayed at each of these bandwidth factors (abr/media/augment.py)"""
     train_time_factors: list[float] = field(default_factory=lambda: [1.0])
-    # environment
+    """... and at each of these clock factors (0.5: fluctuations twice as fast)"""
     n_sessions: int = 64
-    # 1..8: validation (the bench), `abr bench` and the service keep the simulator's 8 chunks of
-    # history, and a model reads the last history_len of them
+    """simulated sessions stepped together"""
     history_len: int = 8
-    robust_window: int = 0  # > 0: the observation adds robust throughput columns (observation.py)
-    # the observation clips throughputs at this x the top bitrate
+    """chunks of history the model reads (1..8: the simulator, the bench and the service keep
+    8)"""
+    robust_window: int = 0
+    """one ladder: > 0 adds the harmonic mean and minimum of the last this many throughputs"""
     throughput_clip: float = ObservationSpec.throughput_clip
-    # schedule (environment steps are chunk downloads, summed over sessions)
-    total_env_steps: int = 200_000
-    learning_starts: int = 5_000
-    updates_per_step: int = 1  # gradient updates per vectorised step of all sessions
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.02
-    epsilon_decay_env_steps: int = 100_000
-    # learning
-    batch_size: int = 256
-    learning_rate: float = 1e-4
-    # None: constant; else linear from learning_rate to this over total_env_steps
-    learning_rate_end: float | None = None
-    gamma: float = 0.99
-    n_step: int = 3
-    grad_clip: float = 10.0
-    td_loss_weight: float = 1.0  # 0: no TD loss (pure imitation of the teacher or demonstrations)
-    target_tau: float = 1.0  # 1.0: hard copies every target_update_every updates
-    target_update_every: int = 1_000
-    # None: validate (and keep as best) the online network; else a Polyak average of the online
-    # weights, updated after every gradient update with this rate (0.001: about 1,000 updates)
-    eval_average_tau: float | None = None
-    hidden: list[int] = field(default_factory=lambda: [256, 256])
-    # refinements
-    double: bool = True
-    dueling: bool = True
-    per: bool = True
-    per_alpha: float = 0.6
-    per_beta_start: float = 0.4
-    per_eps: float = 1e-3
-    replay_capacity: int = 200_000
-    # none: new sessions draw training traces uniformly; mpc_gap: more often the traces where
-    # the policy trails RobustMPC (abr/dqn/curriculum.py), redrawn every so many env steps
-    curriculum: str = "none"
-    curriculum_floor: float = 0.5  # share of uniform draws under mpc_gap
-    curriculum_every_env_steps: int = 100_000
-    # DQfD (abr/dqn/demos.py): "none", or a baseline whose play on the training traces is kept
-    # as demonstrations for the whole run, trained on with the TD loss plus a large-margin loss
-    # toward the baseline's actions
+    """one ladder: the observation clips throughputs at this times the top bitrate"""
+
+    # ---- teacher and demonstrations
     demo_policy: str = "none"
-    demo_env_steps: int = 100_000  # chunk downloads of the baseline, collected before training
-    demo_batch_size: int = 64  # demonstrations in every update, beside batch_size of the agent's
-    demo_margin: float = 0.8  # l(a_E, a) of the large-margin loss, in reward units
-    demo_loss_weight: float = 1.0  # lambda of the large-margin loss
-    demo_pretrain_updates: int = 0  # updates on demonstrations alone before the agent acts
-    # DAgger (abr/dqn/teacher.py): "none"; "oracle", the future-aware teacher; or "mpc": the
-    # teacher labels the states the learner visits, and the labels join every update with a
-    # large-margin loss
+    """DQfD: a baseline whose play is kept as demonstrations for the whole run (none: no
+    demonstrations)"""
+    demo_env_steps: int = 100_000
+    """chunk downloads of the demonstrator, collected before training"""
+    demo_batch_size: int = 64
+    """demonstrations in every update"""
+    demo_margin: float = 0.8
+    """l(a_E, a) of the demonstrations' large-margin loss, in reward units"""
+    demo_loss_weight: float = 1.0
+    """the weight of the demonstrations' large-margin loss"""
+    demo_pretrain_updates: int = 0
+    """updates on the demonstrations alone before the agent acts"""
     teacher: str = "none"
-    teacher_horizon: int = 4  # chunks the teacher plans ahead
-    # sampled ladders: short ladders plan further within the plans' budget (video_mix.py)
-    teacher_horizon_fill: bool = False
-    teacher_buffer_value: float = 0.1  # its terminal term, QoE per second of buffer
-    # "chunk_s": teacher_buffer_value is per second of buffer and per second of chunk
-    # (teacher_buffer_value_for); "volatility" (sampled ladders): each session's value is
-    # teacher_buffer_value plus teacher_buffer_per_cv times the coefficient of variation of the
-    # throughputs its player has measured (video_mix.teacher_buffer_values)
+    """DAgger: the teacher that labels the states the learner visits (oracle: the future-aware
+    lookahead; mpc: RobustMPC; none)"""
+    teacher_horizon: int = 4
+    """chunks the oracle plans ahead (fewer on long ladders)"""
+    teacher_buffer_value: float = 0.1
+    """the oracle's QoE per second of buffer left at the end of its plans"""
     teacher_buffer_scaling: str = "none"
+    """volatility (sampled ladders): each session's buffer value grows by teacher_buffer_per_cv
+    times the coefficient of variation of the throughputs its player measured"""
     teacher_buffer_per_cv: float = 0.3
-    teacher_every_steps: int = 1  # label the sessions' states every this many vectorised steps
-    teacher_capacity: int = 200_000  # labelled states kept (the latest)
-    teacher_batch_size: int = 128  # labelled states in every update
-    # margin: DQfD's large-margin loss toward the teacher's level; advantage: the network's
-    # advantages regressed onto the oracle's per-level plan values (abr/dqn/teacher.py)
+    """see teacher_buffer_scaling"""
+    teacher_every_steps: int = 1
+    """label the sessions' states every this many vectorised steps"""
+    teacher_capacity: int = 200_000
+    """labelled states kept (the latest)"""
+    teacher_batch_size: int = 128
+    """labelled states in every update"""
     teacher_loss: str = "margin"
-    teacher_margin: float = 0.8  # l(a_T, a) of the large-margin loss, in reward units
-    # False: the learner plays and the teacher labels the states it visits (DAgger); True: the
-    # teacher's own levels drive the sessions, so it labels only its own play (no DAgger)
+    """margin: DQfD's large-margin loss toward the teacher's level; advantage: the network's
+    advantages regressed onto the oracle's per-level plan values"""
+    teacher_margin: float = 0.8
+    """l(a_T, a) of the teacher's large-margin loss, in reward units"""
     teacher_plays: bool = False
-    # the labels' weight in the loss: linear from start to end over decay steps (0: start always)
+    """the teacher's own levels drive the sessions (labels on its play only: no DAgger)"""
     teacher_weight_start: float = 1.0
+    """the labels' weight in the loss at the start ..."""
     teacher_weight_end: float = 1.0
+    """... and after teacher_weight_decay_env_steps, linear between"""
     teacher_weight_decay_env_steps: int = 0
-    # bookkeeping
+    """env steps over which the labels' weight moves from start to end (0: start throughout)"""
+
+    # ---- learner
+    td_loss_weight: float = 1.0
+    """the TD loss's weight (0: none, and no agent batch or TD target is computed)"""
+    batch_size: int = 256
+    """the agent's transitions in every update"""
+    learning_rate: float = 1e-4
+    """Adam's step size"""
+    learning_rate_end: float | None = None
+    """annealed linearly to this over the run (none: constant)"""
+    gamma: float = 0.99
+    """the discount per chunk"""
+    n_step: int = 3
+    """n of the n-step returns"""
+    grad_clip: float = 10.0
+    """the gradients' largest norm"""
+    target_tau: float = 1.0
+    """the target network's Polyak rate (1: hard copies every target_update_every updates)"""
+    target_update_every: int = 1_000
+    """updates between hard copies of the target network"""
+    eval_average_tau: float | None = None
+    """validate and keep a Polyak average of the online weights at this rate (none: the online
+    network itself)"""
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """the trunk's layer widths (the rung head's is half the last)"""
+    double: bool = True
+    """Double DQN targets"""
+    dueling: bool = True
+    """the dueling Q head"""
+    per: bool = True
+    """prioritized replay"""
+    per_alpha: float = 0.6
+    """prioritized replay's alpha"""
+    per_beta_start: float = 0.4
+    """prioritized replay's beta at the start (annealed to 1)"""
+    per_eps: float = 1e-3
+    """prioritized replay's smallest priority"""
+    replay_capacity: int = 200_000
+    """the agent's transitions kept"""
+
+    # ---- run
+    total_env_steps: int = 200_000
+    """chunk downloads, summed over sessions"""
+    learning_starts: int = 5_000
+    """env steps before the first update"""
+    updates_per_step: int = 1
+    """gradient updates per vectorised step of all sessions"""
+    epsilon_start: float = 1.0
+    """exploration's epsilon at the start ..."""
+    epsilon_end: float = 0.02
+    """... and after epsilon_decay_env_steps, linear between"""
+    epsilon_decay_env_steps: int = 100_000
+    """env steps over which epsilon decays"""
     val_every_env_steps: int = 20_000
-    # mean: mean QoE over all validation traces; worst_gain: the smallest gain over RobustMPC
-    # across validation folders (abr/dqn/validation.py)
+    """env steps between validations (each keeps the best model and writes a checkpoint)"""
     val_score: str = "mean"
+    """mean: the mean QoE over all validation traces; worst_gain: the smallest gain over
+    RobustMPC across validation sets"""
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    # where the sessions are simulated, encoded and turned into transitions (abr/dqn/collect.py):
-    # auto: on the training device when it is a GPU, on the host (numpy or numba) on a CPU
-    collector: str = "auto"
+    """the run's seed"""
+    device: str = "auto"
+    """the learner's device (the sessions are simulated on the host)"""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def teacher_buffer_value_for(self, chunk_s: float) -> float:
-        """The teacher's QoE per second of buffer left at the end of its plans, for a video of
-        `chunk_s`-second chunks. Scaled by the chunk length on the idea that the QoE scores a
-        chunk's bitrate per chunk and a stall per second, so one unforeseen slow download of a
-        long chunk costs more against what it earns; tried and not adopted
-        (docs/experiments/any_ladder.md): long chunks then value buffer too much."""
-        if self.teacher_buffer_scaling == "chunk_s":
-            return self.teacher_buffer_value * chunk_s
-        return self.teacher_buffer_value
+
+GROUPS = ("environment and video", "teacher and demonstrations", "learner", "run")
+
+
+def setting_groups() -> dict[str, list[str]]:
+    """The settings by group, in the order `DqnConfig` declares them."""
+    marks = re.findall(r"^    # ---- (.+)$|^    (\w+): ", inspect.getsource(DqnConfig), re.M)
+    groups: dict[str, list[str]] = {}
+    current = GROUPS[0]
+    for group, name in marks:
+        if group:
+            current = group
+        elif name in _FIELDS:
+            groups.setdefault(current, []).append(name)
+    return groups
+
+
+def setting_help() -> dict[str, str]:
+    """Each setting's docstring, on one line."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(DqnConfig)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    helps = {}
+    for node, after in zip(body, body[1:], strict=False):
+        documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and documented:
+            helps[node.target.id] = " ".join(str(after.value.value).split())  # type: ignore[attr-defined]
+    return helps
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> DqnConfig:
@@ -192,6 +248,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> DqnConfig:
     return config
 
 
+_FIELDS = {f.name for f in fields(DqnConfig)}
+
+
 def _validate(config: DqnConfig) -> None:
     checks = {
         "n_sessions": config.n_sessions >= 1,
@@ -208,8 +267,6 @@ def _validate(config: DqnConfig) -> None:
         "eval_average_tau": config.eval_average_tau is None or 0.0 < config.eval_average_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         **{name: getattr(config, name) in names for name, names in CHOICES.items()},
-        "curriculum_floor": 0.0 <= config.curriculum_floor <= 1.0,
-        "curriculum_every_env_steps": config.curriculum_every_env_steps >= 1,
         "demo_env_steps": config.demo_env_steps >= 1,
         "demo_batch_size": config.demo_batch_size >= 1,
         "demo_margin": config.demo_margin >= 0.0,
@@ -229,8 +286,6 @@ def _validate(config: DqnConfig) -> None:
         "teacher_loss": config.teacher_loss == "margin" or config.teacher != "mpc",
         "teacher_plays": not config.teacher_plays or config.teacher != "none",
         "td_loss_weight": config.td_loss_weight >= 0.0,
-        "collector": config.collector in COLLECTORS
-        and not (config.collector == "device" and config.curriculum != "none"),
         "teacher_weight_start": config.teacher_weight_start >= 0.0,
         "teacher_weight_end": config.teacher_weight_end >= 0.0,
         "teacher_weight_decay_env_steps": config.teacher_weight_decay_env_steps >= 0,
@@ -242,11 +297,6 @@ def _validate(config: DqnConfig) -> None:
         "ladder_duration_s": _is_range(config.ladder_duration_s),
         "ladder_lowest_kbps": _is_range(config.ladder_lowest_kbps),
         "ladder_chunk_s": _is_range(config.ladder_chunk_s),
-        "videos_per_batch": config.videos_per_batch >= 1
-        and config.n_sessions % config.videos_per_batch == 0
-        and (config.videos_per_batch == 1 or config.ladders == "sampled"),
-        "ladders": config.ladders == "one"
-        or (config.curriculum == "none" and config.collector != "device"),
         "train_time_factors": _all_positive(config.train_time_factors),
     }
     bad = [name for name, ok in checks.items() if not ok]

@@ -22,11 +22,10 @@ import numpy as np
 from abr.dqn.nstep import NStepAccumulator, Transitions
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.observation import AnySpec, encode
-from abr.player.qoe import Qoe
+from abr.player.observation import AnySpec
 from abr.policies.base import Policy
 from abr.sim.config import SimConfig
-from abr.sim.simulator import BatchSimulator
+from abr.sim.env import AbrEnv, FixedVideo
 
 DEMO_SEED_OFFSET = 7_919  # keeps the demonstrations' random draws apart from the agent's
 
@@ -36,7 +35,7 @@ def collect_demonstrations(
     traces: Sequence[Trace],
     video: Video,
     spec: AnySpec,
-    qoe: Qoe,
+    qoe: str,
     *,
     env_steps: int,
     n_sessions: int,
@@ -54,24 +53,29 @@ def collect_demonstrations(
     """
     if env_steps < 1:
         raise ValueError(f"demonstration env_steps must be >= 1, got {env_steps}")
-    sim = BatchSimulator(
-        traces, video, n_sessions, "train", sim_config, seed=seed + DEMO_SEED_OFFSET
+    env = AbrEnv(
+        traces,
+        FixedVideo(video),
+        spec,
+        n_sessions,
+        mode="train",
+        qoe=qoe,
+        reward_scale=reward_scale,
+        sim_config=sim_config,
+        seed=seed + DEMO_SEED_OFFSET,
+        autoreset=False,  # a round restarts every session together
     )
     nstep = NStepAccumulator(n_step, gamma, n_sessions, spec.dim)
     rounds = math.ceil(env_steps / (n_sessions * video.n_chunks))
     collected: list[Transitions] = []
     for _ in range(rounds):
-        sim.reset()
+        obs = env.reset()
         policy.reset(n_sessions, video)
-        obs = encode(sim.player_state(), spec)  # [N, D]
         for _ in range(video.n_chunks):
-            action = np.asarray(policy.act(sim.player_state()), dtype=np.int64)
-            previous_level = sim.last_level.copy()
-            result = sim.step(action)
-            reward = qoe.per_chunk(action, previous_level, result.rebuffer_s) * reward_scale
-            next_obs = encode(sim.player_state(), spec)
-            collected.append(nstep.push(obs, action, reward, next_obs, result.done))
-            obs = next_obs
-        if not result.done.all():
+            action = np.asarray(policy.act(env.player_state()), dtype=np.int64)
+            stepped = env.step(action)
+            collected.append(nstep.push(obs, action, stepped.reward, stepped.obs, stepped.done))
+            obs = stepped.obs
+        if not stepped.done.all():
             raise RuntimeError("demonstration sessions did not end together")
     return Transitions(*(np.concatenate(part) for part in zip(*collected, strict=True)))

@@ -21,50 +21,10 @@ teach the same way (`teacher = "mpc"`), from what a player observes.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-
-from abr.dqn.config import TEACHERS
-from abr.player.qoe import Qoe
-from abr.policies.mpc import robust_mpc_from_history
-from abr.policies.oracle import lookahead_levels, lookahead_values
-from abr.sim.simulator import BatchSimulator
-
-
-class Teacher(Protocol):
-    def label(self, sim: BatchSimulator) -> np.ndarray: ...
-
-    def values(self, sim: BatchSimulator) -> np.ndarray | None: ...
-
-
-class MpcTeacher:
-    """RobustMPC as the teacher: its level for each session's observable state, its error memory
-    rebuilt from the session's history (it sees no future)."""
-
-    def __init__(self, qoe: Qoe) -> None:
-        self.qoe = qoe
-
-    def label(self, sim: BatchSimulator) -> np.ndarray:
-        return robust_mpc_from_history(sim.player_state(), sim.video, self.qoe.name)
-
-    def values(self, sim: BatchSimulator) -> None:
-        return None  # RobustMPC's plan values are about its own prediction, not the network
-
-
-class OracleTeacher:
-    def __init__(self, qoe: Qoe, horizon: int, buffer_value: float | np.ndarray) -> None:
-        self.qoe, self.horizon, self.buffer_value = qoe, horizon, buffer_value
-
-    def label(self, sim: BatchSimulator) -> np.ndarray:
-        """The teacher's level [N] for every session of `sim` at its current state."""
-        return lookahead_levels(sim, self.qoe, self.horizon, self.buffer_value)
-
-    def values(self, sim: BatchSimulator) -> np.ndarray:
-        """[N, L]: the score of the best plan from each session's state that starts with each
-        level."""
-        return lookahead_values(sim, self.qoe, self.horizon, self.buffer_value)
 
 
 class LabelPool:
@@ -116,16 +76,6 @@ class LabelPool:
         self.action[:count] = state["action"].to(self.device)
         self.values[:count] = state["values"].to(self.device)
         self.position, self.count = int(state["position"]), count
-
-
-def make_teacher(name: str, qoe: Qoe, horizon: int, buffer_value: float) -> Teacher | None:
-    if name == "oracle":
-        return OracleTeacher(qoe, horizon, buffer_value)
-    if name == "mpc":
-        return MpcTeacher(qoe)
-    if name == "none":
-        return None
-    raise ValueError(f"unknown teacher {name!r}; expected one of {TEACHERS}")
 
 
 def label_weight(start: float, end: float, decay_env_steps: int, env_steps: int) -> float:

@@ -38,15 +38,14 @@ from abr.dqn.checkpoint import (
     save_atomic,
     truncate_metrics,
 )
-from abr.dqn.collect import Collector, pick_collector
+from abr.dqn.collect import Collector
 from abr.dqn.config import DqnConfig
-from abr.dqn.curriculum import MpcGapCurriculum
 from abr.dqn.demos import collect_demonstrations
 from abr.dqn.learner import Learner
 from abr.dqn.networks import make_network
 from abr.dqn.policy import GreedyQPolicy
 from abr.dqn.targets import linear_schedule
-from abr.dqn.teacher import LabelPool, Teacher, label_weight, make_teacher
+from abr.dqn.teacher import LabelPool, label_weight
 from abr.dqn.validation import Validation
 from abr.dqn.video_mix import ladder_demonstrations, trained_over, validation_cases
 from abr.media.augment import augmented
@@ -54,7 +53,6 @@ from abr.media.traces import Trace, load_traces, traces_digest
 from abr.media.video import Video, load_video
 from abr.player.ladder_observation import LadderSpec
 from abr.player.observation import AnySpec, ObservationSpec
-from abr.player.qoe import Qoe, make_qoe
 from abr.policies.base import Policy
 from abr.policies.model_meta import teacher_name
 from abr.policies.registry import make_policy
@@ -173,9 +171,7 @@ def train(
             throughput_clip=config.throughput_clip,
         )
     )
-    qoe = make_qoe(config.qoe, video.bitrates_kbps)
-    sim_config = SimConfig(history_len=config.history_len)
-    collector = pick_collector(config, train_traces, video, spec, qoe, device)
+    collector = Collector(config, train_traces, video, spec, device)
 
     # ---- networks, replay and the learner
     online_network = make_network(spec, config.hidden, config.dueling).to(device)
@@ -186,29 +182,21 @@ def train(
         if config.per
         else ReplayBuffer(config.replay_capacity, spec.dim, device)
     )
-    demo_replay = _demonstrations(config, train_traces, video, spec, qoe, sim_config, device)
+    demo_replay = _demonstrations(config, train_traces, video, spec, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    buffer_value = config.teacher_buffer_value_for(video.chunk_s)
-    teacher = make_teacher(config.teacher, qoe, config.teacher_horizon, buffer_value)
     labels = (
-        LabelPool(config.teacher_capacity, spec.dim, spec.n_levels, device) if teacher else None
+        LabelPool(config.teacher_capacity, spec.dim, spec.n_levels, device)
+        if config.teacher != "none"
+        else None
     )
     learner = Learner(config, online_network, generator, demo_replay, labels)
     greedy = GreedyQPolicy(learner.evaluated_network, spec, device)
-    curriculum = (
-        MpcGapCurriculum.build(train_traces, video, config.qoe, config.curriculum_floor)
-        if config.curriculum == "mpc_gap"
-        else None
-    )
     validation = build_validation(config, val_sets, video)
     metrics_path = run_dir / "metrics.csv"
     scalars = SummaryWriter(str(run_dir / "tensorboard"))
 
     # ---- a fresh run, or exactly where an interrupted one stopped
-    state = RunState(
-        next_validation=config.val_every_env_steps,
-        next_curriculum=config.curriculum_every_env_steps,
-    )
+    state = RunState(next_validation=config.val_every_env_steps)
     loss = torch.tensor(float("nan"))  # the last update's loss, left on the device
     last_report_s = -float("inf")
     if resume:
@@ -231,7 +219,7 @@ def train(
 
     while state.env_steps < config.total_env_steps:
         epsilon, step_loss = play_and_learn(
-            config, collector, teacher, labels, learner, replay, state.env_steps
+            config, collector, labels, learner, replay, state.env_steps
         )
         state.env_steps += config.n_sessions
         loss = loss if step_loss is None else step_loss
@@ -245,15 +233,6 @@ def train(
         report = on_progress is not None and (now - last_report_s >= progress_every_s or last_step)
         if validating or report:
             state.loss = float(loss)
-        # ---- redraw the curriculum (before the checkpoint below, which must hold its result)
-        if curriculum is not None and state.env_steps >= state.next_curriculum:
-            state.next_curriculum += config.curriculum_every_env_steps
-            weights = curriculum.weights(GreedyQPolicy(online_network, spec, device))
-            collector.set_trace_weights(weights)
-            scalars.add_scalar(
-                "curriculum_effective_traces", 1.0 / np.sum(weights**2), state.env_steps
-            )
-
         # ---- validate, keep the best model, checkpoint
         if validating:
             state.next_validation += config.val_every_env_steps
@@ -322,7 +301,6 @@ def train(
 def play_and_learn(
     config: DqnConfig,
     collector: Collector,
-    teacher: Teacher | None,
     labels: LabelPool | None,
     learner: Learner,
     replay: ReplayBuffer,
@@ -334,12 +312,10 @@ def play_and_learn(
     # ---- teach: the teacher labels the states the learner is in
     step_index = env_steps // config.n_sessions
     taught = None  # the teacher's levels for the sessions now
-    if (
-        teacher is not None
-        and labels is not None
-        and (config.teacher_plays or step_index % config.teacher_every_steps == 0)
+    if labels is not None and (
+        config.teacher_plays or step_index % config.teacher_every_steps == 0
     ):
-        taught, values = collector.teach(teacher, config.teacher_loss == "advantage")
+        taught, values = collector.teach(config.teacher_loss == "advantage")
         labels.add(collector.observation(), taught, values)
 
     # ---- act: epsilon-greedy over all sessions (or the teacher's own play, without DAgger)
@@ -440,8 +416,6 @@ def _demonstrations(
     traces: list[Trace],
     video: Video,
     spec: AnySpec,
-    qoe: Qoe,
-    sim_config: SimConfig,
     device: torch.device,
 ) -> ReplayBuffer | None:
     """The demonstrator's transitions in a buffer of their own (never overwritten), or None."""
@@ -455,13 +429,13 @@ def _demonstrations(
             traces,
             video,
             spec,
-            qoe,
+            config.qoe,
             env_steps=config.demo_env_steps,
             n_sessions=config.n_sessions,
             n_step=config.n_step,
             gamma=config.gamma,
             reward_scale=config.reward_scale,
-            sim_config=sim_config,
+            sim_config=SimConfig(history_len=config.history_len),
             seed=config.seed,
         )
     buffer = ReplayBuffer(len(demos.action), spec.dim, device)

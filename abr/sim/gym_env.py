@@ -18,13 +18,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.observation import ObservationSpec, encode
-from abr.player.qoe import make_qoe
+from abr.player.observation import ObservationSpec
 from abr.sim.config import SimConfig
-from abr.sim.simulator import BatchSimulator, Mode
+from abr.sim.env import AbrEnv, FixedVideo
+from abr.sim.simulator import Mode
 
 
 class AbrVectorEnv(VectorEnv):
+    """Gymnasium's interface over `AbrEnv` (abr/sim/env.py) playing one video."""
+
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(
@@ -37,11 +39,19 @@ class AbrVectorEnv(VectorEnv):
         sim_config: SimConfig | None = None,
         seed: int | None = None,
     ) -> None:
-        self.sim = BatchSimulator(traces, video, num_envs, mode, sim_config, seed)
-        self.spec_obs = ObservationSpec(
-            n_levels=video.n_levels, history_len=self.sim.config.history_len
+        history_len = (sim_config or SimConfig()).history_len
+        self.spec_obs = ObservationSpec(n_levels=video.n_levels, history_len=history_len)
+        self.env = AbrEnv(
+            traces,
+            FixedVideo(video),
+            self.spec_obs,
+            num_envs,
+            mode=mode,
+            qoe=qoe,
+            sim_config=sim_config,
+            seed=seed,
         )
-        self.qoe = make_qoe(qoe, video.bitrates_kbps)
+        self.sim = self.env.sim
         self.num_envs = num_envs
         self.single_observation_space = spaces.Box(
             low=0.0, high=np.inf, shape=(self.spec_obs.dim,), dtype=np.float32
@@ -57,22 +67,20 @@ class AbrVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is not None:
             self.sim.rng = np.random.default_rng(seed)
-        self.sim.reset()
-        return encode(self.sim.player_state(), self.spec_obs), {}
+        obs = self.env.reset()
+        assert obs is not None
+        return obs, {}
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        previous = self.sim.last_level.copy()
-        result = self.sim.step(np.asarray(actions))
-        reward = self.qoe.per_chunk(result.level, previous, result.rebuffer_s)
+        stepped = self.env.step(np.asarray(actions))
+        result = stepped.result
+        assert stepped.obs is not None and stepped.final_obs is not None
         info: dict[str, Any] = {"rebuffer_s": result.rebuffer_s, "download_s": result.download_s}
-        obs = encode(self.sim.player_state(), self.spec_obs)
-        if result.done.any():
-            info["final_obs"] = np.where(result.done[:, None], obs, 0.0).astype(np.float32)
-            info["_final_obs"] = result.done.copy()
-            self.sim.reset(mask=result.done)
-            fresh = encode(self.sim.player_state(), self.spec_obs)
-            obs = np.where(result.done[:, None], fresh, obs)
+        if stepped.done.any():
+            final = np.where(stepped.done[:, None], stepped.final_obs, 0.0)
+            info["final_obs"] = final.astype(np.float32)
+            info["_final_obs"] = stepped.done.copy()
         truncated = np.zeros(self.num_envs, dtype=bool)
-        return obs, reward.astype(np.float64), result.done.copy(), truncated, info
+        return stepped.obs, stepped.qoe.astype(np.float64), stepped.done.copy(), truncated, info

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from abr.units import throughput_kbps
+
 try:
     from numba import njit, prange
 
@@ -122,7 +124,7 @@ def _step_sessions(
         buffer_s[i] = buffer
         chunk[i] += 1
         out_size_bytes[i] = size
-        out_throughput_kbps[i] = size * 8.0 / 1000.0 / delay
+        out_throughput_kbps[i] = throughput_kbps(size, delay)
         out_transfer_s[i] = download
         out_delay_s[i] = delay
         out_rebuffer_s[i] = rebuffer
@@ -132,4 +134,5 @@ def _step_sessions(
 step_sessions: Any = None
 if HAVE_NUMBA:
     _first_greater = njit(cache=True, inline="always")(_first_greater)
+    throughput_kbps = njit(cache=True, inline="always")(throughput_kbps)
     step_sessions = njit(cache=True, parallel=True)(_step_sessions)

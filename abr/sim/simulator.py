@@ -35,7 +35,7 @@ from abr.player.state import PlayerState, player_state
 from abr.sim import kernel as sim_kernel
 from abr.sim.config import SimConfig
 from abr.sim.trace_table import TraceTable
-from abr.units import BITS_PER_BYTE, BITS_PER_KBIT
+from abr.units import throughput_kbps
 
 Mode = Literal["eval", "train"]
 Backend = Literal["auto", "numpy", "numba"]
@@ -53,6 +53,7 @@ class StepResult(NamedTuple):
     buffer_s: np.ndarray  # after the chunk arrived and any sleep
     noise: np.ndarray  # the delay factor drawn (1.0 in evaluation mode)
     done: np.ndarray  # bool: that was the video's last chunk
+    throughput_kbps: np.ndarray  # what the player measures: size over download_s
 
 
 class BatchSimulator:
@@ -239,6 +240,7 @@ class BatchSimulator:
             noise = np.ones(self.n_sessions)
         step = self._step_compiled if self.backend == "numba" else self._step_numpy
         size_bytes, transfer_s, download_s, rebuffer_s, sleep_s = step(levels, noise)
+        throughput = self._throughput_ring_kbps[self._ring_pos].copy()
         self.last_level = levels
         self.history_count = np.minimum(self.history_count + 1, cfg.history_len)
         self._ring_pos = (self._ring_pos + 1) % cfg.history_len
@@ -253,6 +255,7 @@ class BatchSimulator:
             self.buffer_s.copy(),
             noise,
             done,
+            throughput,
         )
 
     def _step_numpy(self, levels: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -271,7 +274,7 @@ class BatchSimulator:
             self._sleep(sleep_s)
         self.chunk += 1
         pos = self._ring_pos
-        self._throughput_ring_kbps[pos] = size_bytes * BITS_PER_BYTE / BITS_PER_KBIT / download_s
+        self._throughput_ring_kbps[pos] = throughput_kbps(size_bytes, download_s)
         self._download_ring_s[pos] = download_s
         return size_bytes, transfer_s, download_s, rebuffer_s, sleep_s
 

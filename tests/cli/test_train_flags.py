@@ -1,5 +1,6 @@
 """`abr train`'s flags are derived from the config dataclass: one per setting, typed from it."""
 
+import argparse
 import dataclasses
 
 import pytest
@@ -17,6 +18,28 @@ def test_every_setting_has_a_flag() -> None:
     help_text = build_parser().parse_args(["train"])  # parses with every flag unset
     for field in dataclasses.fields(DqnConfig):
         assert getattr(help_text, field.name) is None, field.name
+
+
+def test_every_setting_has_its_own_line_of_help_in_its_group() -> None:
+    from abr.dqn.config import GROUPS, setting_groups, setting_help
+
+    helps = setting_help()
+    names = [field.name for field in dataclasses.fields(DqnConfig)]
+    assert sorted(helps) == sorted(names)
+    assert all(len(text) > 8 for text in helps.values())
+    assert len(set(helps.values())) == len(helps)  # no two settings share a line
+    grouped = setting_groups()
+    assert list(grouped) == list(GROUPS)
+    assert sorted(name for group in grouped.values() for name in group) == sorted(names)
+    train = next(
+        action.choices["train"]
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    text = train.format_help()
+    for group in GROUPS:
+        assert f"settings: {group}" in text
+    assert "Double DQN targets (default: True)" in " ".join(text.split())
 
 
 def test_flags_set_the_settings_they_name_with_the_dataclass_types() -> None:

@@ -25,7 +25,7 @@ def demos(train_traces, video, *, policy="bb", env_steps=500, n_step=1, seed=0):
         train_traces,
         video,
         spec,
-        qoe,
+        "lin",
         env_steps=env_steps,
         n_sessions=N_SESSIONS,
         n_step=n_step,

@@ -9,11 +9,11 @@ torch = pytest.importorskip("torch")
 from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
 from abr.dqn.targets import advantage_loss  # noqa: E402
-from abr.dqn.teacher import LabelPool, MpcTeacher, OracleTeacher, label_weight  # noqa: E402
+from abr.dqn.teacher import LabelPool, label_weight  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
 from abr.player.qoe import make_qoe  # noqa: E402
-from abr.policies.mpc import RobustMpc  # noqa: E402
-from abr.policies.oracle import FutureAwareOracle  # noqa: E402
+from abr.policies.mpc import RobustMpc, robust_mpc_from_history  # noqa: E402
+from abr.policies.oracle import FutureAwareOracle, lookahead_levels, lookahead_values  # noqa: E402
 from abr.sim.simulator import BatchSimulator  # noqa: E402
 from tests.dqn.test_train import SMALL, check_resume_is_exact  # noqa: E402
 
@@ -25,12 +25,12 @@ def test_the_oracle_teacher_labels_a_simulators_sessions_as_the_oracle_decides(
     sim = BatchSimulator(traces, envivio, 6, "eval")
     oracle = FutureAwareOracle(horizon=3, buffer_value=0.1)
     oracle.reset(6, envivio, traces)
-    teacher = OracleTeacher(make_qoe("lin", envivio.bitrates_kbps), horizon=3, buffer_value=0.1)
+    qoe = make_qoe("lin", envivio.bitrates_kbps)
     levels = np.ones(6, dtype=np.int64)
     for _ in range(12):
         sim.step(levels)
         levels = oracle.act(sim.player_state())
-        np.testing.assert_array_equal(teacher.label(sim), levels)
+        np.testing.assert_array_equal(lookahead_levels(sim, qoe, 3, 0.1), levels)
 
 
 def test_the_mpc_teacher_labels_as_robustmpc_decides_while_histories_reach_back(
@@ -40,11 +40,10 @@ def test_the_mpc_teacher_labels_as_robustmpc_decides_while_histories_reach_back(
     sim = BatchSimulator(traces, envivio, 8, "eval")
     mpc = RobustMpc()
     mpc.reset(8, envivio)
-    teacher = MpcTeacher(make_qoe("lin", envivio.bitrates_kbps))
     levels = np.ones(8, dtype=np.int64)
     for _ in range(8):  # the simulator keeps 8 chunks of history
         sim.step(levels)
-        labels = teacher.label(sim)
+        labels = robust_mpc_from_history(sim.player_state(), sim.video, "lin")
         levels = mpc.act(sim.player_state())
         np.testing.assert_array_equal(labels, levels)
 
@@ -69,13 +68,14 @@ def test_the_oracle_s_values_rank_its_levels(pensieve_test_traces, envivio):
     of a real plan (no better than the best, finite)."""
     traces = pensieve_test_traces[:6]
     sim = BatchSimulator(traces, envivio, 6, "train", seed=3)
-    teacher = OracleTeacher(make_qoe("lin", envivio.bitrates_kbps), horizon=3, buffer_value=0.1)
+    qoe = make_qoe("lin", envivio.bitrates_kbps)
     for _ in range(5):
-        values = teacher.values(sim)
+        values = lookahead_values(sim, qoe, 3, 0.1)
+        levels = lookahead_levels(sim, qoe, 3, 0.1)
         assert values.shape == (6, envivio.n_levels) and np.isfinite(values).all()
-        np.testing.assert_array_equal(np.argmax(values, axis=1), teacher.label(sim))
+        np.testing.assert_array_equal(np.argmax(values, axis=1), levels)
         assert len(np.unique(values.round(6))) > 6  # levels are told apart, not tied
-        sim.step(teacher.label(sim))
+        sim.step(levels)
 
 
 def test_the_advantage_loss_is_zero_only_when_the_advantages_match():

@@ -14,11 +14,9 @@ torch = pytest.importorskip("torch")
 
 from abr.dqn.checkpoint import load_best_model  # noqa: E402
 from abr.dqn.config import load_config  # noqa: E402
-from abr.dqn.curriculum import MpcGapCurriculum  # noqa: E402
 from abr.dqn.demos import collect_demonstrations  # noqa: E402
 from abr.dqn.learner import learning_rate  # noqa: E402
 from abr.dqn.networks import QNetwork  # noqa: E402
-from abr.dqn.policy import GreedyQPolicy  # noqa: E402
 from abr.dqn.train import (  # noqa: E402
     HELD_OUT,
     resume_config,
@@ -27,7 +25,6 @@ from abr.dqn.train import (  # noqa: E402
 )
 from abr.media.video import load_video  # noqa: E402
 from abr.player.observation import ObservationSpec  # noqa: E402
-from abr.player.qoe import make_qoe  # noqa: E402
 from abr.policies.registry import make_policy  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
 
@@ -194,20 +191,6 @@ def test_resume_with_an_averaged_network_is_exact_too(tmp_path):
     check_resume_is_exact(load_config(None, **SMALL, eval_average_tau=0.05), tmp_path)
 
 
-def test_resume_with_a_curriculum_is_exact_too(tmp_path):
-    """Redrawn every 768 steps, when the 16 sessions finish their 48 chunks together, and
-    checkpointed at the same steps: the resumed run draws the next sessions' traces by the
-    weights the checkpoint holds."""
-    every = 16 * 48
-    config = load_config(
-        None,
-        **{**SMALL, "val_every_env_steps": every},
-        curriculum="mpc_gap",
-        curriculum_every_env_steps=every,
-    )
-    check_resume_is_exact(config, tmp_path)
-
-
 DQFD = dict(demo_policy="mpc", demo_env_steps=800, demo_batch_size=16, demo_pretrain_updates=20)
 
 
@@ -236,7 +219,7 @@ def test_pretraining_on_demonstrations_makes_the_greedy_policy_the_demonstrators
         train_traces,
         video,
         spec,
-        make_qoe("lin", video.bitrates_kbps),
+        "lin",
         env_steps=config.demo_env_steps,
         n_sessions=config.n_sessions,
         n_step=config.n_step,
@@ -268,29 +251,6 @@ def test_demonstration_settings_are_checked():
         {"demo_pretrain_updates": -1},
     ):
         with pytest.raises(ValueError, match=f"invalid settings: {next(iter(bad))}$"):
-            load_config(None, **bad)
-
-
-def test_the_curriculum_draws_by_the_online_networks_gap_to_mpc(tmp_path):
-    """The weights in the last checkpoint are those of the curriculum redrawn at its step, from
-    the online network then; recomputed here from that network, they are the same."""
-    config = load_config(
-        None, **SMALL, curriculum="mpc_gap", curriculum_every_env_steps=800, curriculum_floor=0.3
-    )
-    train(config, tmp_path / "run")
-    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
-    spec = ObservationSpec(n_levels=6, history_len=config.history_len, robust_window=0)
-    network = QNetwork(spec.dim, 6, config.hidden, config.dueling)
-    network.load_state_dict(saved["online"])
-    train_traces, _ = split_traces(config)
-    video = load_video(config.video)
-    curriculum = MpcGapCurriculum.build(train_traces, video, config.qoe, config.curriculum_floor)
-    expected = curriculum.weights(GreedyQPolicy(network, spec, torch.device("cpu")))
-    np.testing.assert_allclose(saved["sim"]["trace_weights"].numpy(), expected, rtol=0, atol=0)
-    assert saved["next_curriculum"] == 2_400  # redrawn at 1,600 before that step's checkpoint
-    assert expected.max() > 1.5 / len(expected)  # not uniform: the gap decides
-    for bad in ({"curriculum": "hardest"}, {"curriculum_floor": -0.1}):
-        with pytest.raises(ValueError, match=f"invalid settings: {next(iter(bad))}"):
             load_config(None, **bad)
 
 
