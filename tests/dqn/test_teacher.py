@@ -135,3 +135,52 @@ def test_resume_with_a_teacher_is_exact_too(tmp_path, loss):
 def test_the_advantage_loss_needs_the_oracle_s_values():
     with pytest.raises(ValueError, match="teacher_loss"):
         load_config(None, teacher="mpc", teacher_loss="advantage")
+
+
+def test_labels_made_ahead_in_a_thread_are_those_of_a_step_by_step_loop():
+    """The loop labels the next states while the learner updates: the pool ends up holding the
+    same (observation, level, values) rows, in the same order, as labelling each state just
+    before acting on it."""
+    from abr.dqn.buffers import ReplayBuffer
+    from abr.dqn.collect import Collector
+    from abr.dqn.learner import Learner
+    from abr.dqn.networks import make_network
+    from abr.dqn.targets import linear_schedule
+    from abr.dqn.train import LabelsAhead, play_and_learn, split_traces
+    from abr.media.video import load_video
+    from abr.player.observation import ObservationSpec
+
+    config = load_config(
+        None, **SMALL, teacher="oracle", teacher_horizon=2, teacher_loss="advantage"
+    )
+    video = load_video(config.video)
+    traces, _ = split_traces(config)
+    spec = ObservationSpec(n_levels=video.n_levels)
+    cpu = torch.device("cpu")
+
+    def pool() -> LabelPool:
+        return LabelPool(1_000, spec.dim, spec.n_levels, cpu)
+
+    torch.manual_seed(0)
+    network = make_network(spec, [16], True)
+    ahead, ahead_pool = Collector(config, traces, video, spec, cpu), pool()
+    learner = Learner(config, network, torch.Generator().manual_seed(0), None, ahead_pool)
+    teaching = LabelsAhead(ahead, ahead_pool, values=True)
+    replay = ReplayBuffer(config.replay_capacity, spec.dim)
+    by_hand, by_hand_pool = Collector(config, traces, video, spec, cpu), pool()
+    steps = 12  # before learning starts, so both play the same network
+    for step in range(steps):
+        play_and_learn(config, ahead, teaching, learner, replay, step * config.n_sessions)
+        taught, values = by_hand.teach(values=True)
+        by_hand_pool.add(by_hand.observation(), taught, values)
+        epsilon = linear_schedule(
+            config.epsilon_start,
+            config.epsilon_end,
+            config.epsilon_decay_env_steps,
+            step * config.n_sessions,
+        )
+        by_hand.step(by_hand.act(network, epsilon))
+    teaching.close()
+    assert len(ahead_pool) == len(by_hand_pool) == steps * config.n_sessions
+    for name in ("obs", "action", "values"):
+        assert torch.equal(getattr(ahead_pool, name), getattr(by_hand_pool, name)), name
