@@ -18,7 +18,6 @@ import csv
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from abr.dqn.checkpoint import (
     save_atomic,
     truncate_metrics,
 )
-from abr.dqn.collect import Collector, Labels
+from abr.dqn.collect import Collector
 from abr.dqn.config import DqnConfig
 from abr.dqn.demos import collect_demonstrations
 from abr.dqn.learner import Learner
@@ -218,14 +217,9 @@ def train(
             for _ in range(config.demo_pretrain_updates):
                 loss = learner.learn(None, config.per_beta_start)
 
-    teaching = (
-        LabelsAhead(collector, labels, config.teacher_loss == "advantage")
-        if labels is not None
-        else None
-    )
     while state.env_steps < config.total_env_steps:
         epsilon, step_loss = play_and_learn(
-            config, collector, teaching, learner, replay, state.env_steps
+            config, collector, labels, learner, replay, state.env_steps
         )
         state.env_steps += config.n_sessions
         loss = loss if step_loss is None else step_loss
@@ -241,8 +235,6 @@ def train(
             state.loss = float(loss)
         # ---- validate, keep the best model, checkpoint
         if validating:
-            if teaching is not None:
-                teaching.wait()
             state.next_validation += config.val_every_env_steps
             val_qoe_per_set = validation.qoe_per_set(greedy)
             state.val_qoe = validation.score(val_qoe_per_set)
@@ -290,8 +282,6 @@ def train(
                 }
             )
     scalars.close()
-    if teaching is not None:
-        teaching.close()
     result_summary = TrainResult(
         float(state.best_val_qoe),
         validation.mpc_score,
@@ -308,62 +298,25 @@ def train(
     return result_summary
 
 
-class LabelsAhead:
-    """The teacher's labels of the sessions' next states, computed in a thread of their own
-    while the learner updates: they read only the simulator, which no update touches, and join
-    the pool before the next act, in the order a sequential loop adds them, so a run is the same
-    as without the thread (tested), only faster. `wait` joins the thread before anything else
-    steps a simulator (validation), as numba's parallel kernels run one call at a time."""
-
-    def __init__(self, collector: Collector, labels: LabelPool, values: bool) -> None:
-        self.collector, self.labels, self.values = collector, labels, values
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abr-teacher")
-        self.pending: tuple[torch.Tensor, Future[Labels]] | None = None
-
-    def start(self) -> None:
-        """Label the sessions' states as they are now, in the background."""
-        obs = self.collector.observation().clone()
-        self.pending = (obs, self.worker.submit(self.collector.teach, self.values))
-
-    def add(self) -> np.ndarray:
-        """The labels started last (made now if none are under way), added to the pool; the
-        teacher's levels."""
-        if self.pending is None:
-            self.start()
-        assert self.pending is not None
-        obs, future = self.pending
-        self.pending = None
-        taught, values = future.result()
-        self.labels.add(obs, taught, values)
-        return taught
-
-    def wait(self) -> None:
-        if self.pending is not None:
-            self.pending[1].result()
-
-    def close(self) -> None:
-        self.worker.shutdown(wait=True)
-
-
 def play_and_learn(
     config: DqnConfig,
     collector: Collector,
-    teaching: LabelsAhead | None,
+    labels: LabelPool | None,
     learner: Learner,
     replay: ReplayBuffer,
     env_steps: int,
 ) -> tuple[float, torch.Tensor | None]:
-    """One step of the loop: the teacher's labels of the sessions' states join the pool
-    (DAgger), every session plays one chunk, its transitions enter the replay, the teacher starts
-    on the new states, and the learner updates. The epsilon played and the last update's loss
-    (None before learning starts), left on the device."""
-
-    def labelled(step: int) -> bool:
-        return config.teacher_plays or step % config.teacher_every_steps == 0
-
-    # ---- teach: the teacher's labels of the states the learner is in
+    """One step of the loop: the teacher labels the sessions' states (DAgger), every session
+    plays one chunk, its transitions enter the replay, and the learner updates. The epsilon
+    played and the last update's loss (None before learning starts), left on the device."""
+    # ---- teach: the teacher labels the states the learner is in
     step_index = env_steps // config.n_sessions
-    taught = teaching.add() if teaching is not None and labelled(step_index) else None
+    taught = None  # the teacher's levels for the sessions now
+    if labels is not None and (
+        config.teacher_plays or step_index % config.teacher_every_steps == 0
+    ):
+        taught, values = collector.teach(config.teacher_loss == "advantage")
+        labels.add(collector.observation(), taught, values)
 
     # ---- act: epsilon-greedy over all sessions (or the teacher's own play, without DAgger)
     epsilon = linear_schedule(
@@ -374,8 +327,6 @@ def play_and_learn(
         action = taught
     replay.add(collector.step(action))
     env_steps += config.n_sessions
-    if teaching is not None and labelled(step_index + 1):
-        teaching.start()  # the next states' labels, while the learner updates
 
     # ---- learn
     loss = None

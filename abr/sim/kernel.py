@@ -135,5 +135,4 @@ step_sessions: Any = None
 if HAVE_NUMBA:
     _first_greater = njit(cache=True, inline="always")(_first_greater)
     throughput_kbps = njit(cache=True, inline="always")(throughput_kbps)
-    # nogil: the trainer's teacher plans in a thread of its own while the learner updates
-    step_sessions = njit(cache=True, parallel=True, nogil=True)(_step_sessions)
+    step_sessions = njit(cache=True, parallel=True)(_step_sessions)
