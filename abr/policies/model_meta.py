@@ -120,5 +120,7 @@ class ModelMetadata:
         if not self.any_ladder and not self.matches_ladder(bitrates_kbps):
             raise ModelError(
                 f"{source}: model ladder {self.ladder_kbps} kbps does not match the video's "
-                f"{bitrates_kbps.tolist()} kbps"
+                f"{bitrates_kbps.tolist()} kbps: this model was trained on one video and decides "
+                "for its ladder only; the shipped model, and models trained with "
+                'ladders = "sampled", decide for any ladder'
             )

@@ -110,8 +110,11 @@ def test_a_video_with_another_ladder_is_refused(tmp_path, pensieve_test_traces):
     width = ObservationSpec(n_levels=6).dim
     one_ladder = OnnxPolicy(_linear_model(tmp_path / "m.onnx", width, 6, _metadata()))
     other = synth_video([200, 400, 800, 1600, 3200, 6400], 4.0, 10, seed=0)
-    with pytest.raises(ModelError, match="does not match the video's"):
+    with pytest.raises(ModelError, match="does not match the video's") as refused:
         one_ladder.reset(1, other)
+    # and says which models do decide for any ladder
+    assert "decides for its ladder only" in str(refused.value)
+    assert 'ladders = "sampled"' in str(refused.value)
     shipped = OnnxPolicy(default_model_path())
     shipped.reset(1, other)
     thirteen = synth_video([100.0 * (k + 1) for k in range(13)], 4.0, 10, seed=0)
