@@ -15,7 +15,7 @@ import numpy as np
 
 from abr.media.traces import Trace
 from abr.media.video import Video
-from abr.player.qoe import SessionSummary, make_qoe, summarize_session
+from abr.player.qoe import SessionSummary, summarize_session
 from abr.policies.base import Policy
 from abr.sim.config import SimConfig
 from abr.sim.env import AbrEnv, FixedVideo
@@ -82,10 +82,9 @@ def run_policy(
         logs["rebuffer"][chunk] = result.rebuffer_s
         logs["delay"][chunk] = result.download_s
         logs["throughput"][chunk] = result.throughput_kbps
-    metric = make_qoe(qoe, video.bitrates_kbps)
     summaries = [
         summarize_session(
-            metric, levels[:, i], logs["rebuffer"][:, i], video.bitrates_kbps, video.chunk_s
+            env.qoe, levels[:, i], logs["rebuffer"][:, i], video.bitrates_kbps, video.chunk_s
         )
         for i in range(n)
     ]

@@ -85,8 +85,9 @@ class Learner:
                 parts.append(agent.sample(config.batch_size, self.generator))
         if self.demo_replay is not None:
             parts.append(self.demo_replay.sample(config.demo_batch_size, self.generator))
+        batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True))) if parts else None
         teaching = self.labels is not None and len(self.labels) > 0 and label_weight > 0
-        rows = [part.obs for part in parts]
+        rows = [batch.obs] if batch is not None else []
         if teaching:
             assert self.labels is not None
             label_obs, teacher_action, teacher_values = self.labels.sample(
@@ -94,13 +95,12 @@ class Learner:
             )
             rows.append(label_obs)
         if not rows:  # nothing weighs anything yet (e.g. a teacher's weight starting at 0)
-            return torch.zeros((), device=self.optimizer.param_groups[0]["params"][0].device)
+            return torch.zeros((), device=next(self.online_network.parameters()).device)
         q_all = self.online_network(torch.cat(rows))  # [B_agent + B_demo + B_teacher, A]
         n_agent = config.batch_size if agent is not None else 0
         n_demo = config.demo_batch_size if self.demo_replay is not None else 0
         loss = q_all.new_zeros(())
         q = q_all[: n_agent + n_demo]
-        batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True))) if parts else None
         if with_td and batch is not None:
             td_target_value = td_target(
                 self.online_network,

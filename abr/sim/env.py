@@ -3,7 +3,8 @@ collector, the demonstrations, the benchmark's policy runner (and so validation)
 Gymnasium adapter. The path from a trace to a reward is written here once.
 
 It owns the simulator, a video source, the encoding of what the players observe and the QoE
-reward, shaped like Gymnasium's `VectorEnv` (`num_envs`, declared spaces, same-step autoreset):
+reward, shaped like Gymnasium's `VectorEnv` (`num_envs`, same-step autoreset; the adapter in
+abr/sim/gym_env.py declares the spaces):
 
 - **video source**: `FixedVideo` (every session plays one video and restarts on its own) or
   `SampledVideos` (every episode a new sampled video, all sessions together, its bandwidth
@@ -106,8 +107,6 @@ class AbrEnv:
         self.qoe_name, self.reward_scale, self.autoreset = qoe, reward_scale, autoreset
         self.sim = BatchSimulator(traces, source.first_video, num_envs, mode, sim_config, seed=seed)
         self._play(*source.next_video())
-        self.obs_dim = spec.dim if spec is not None else 0
-        self.n_actions = spec.n_levels if spec is not None else self.video.n_levels
         self.obs = self.observe()
 
     # ---------------------------------------------------------------- episodes
