@@ -65,10 +65,10 @@ def decode_session(
                 f"session format {record.get('v')!r}; this version reads {SESSION_FORMAT}"
             )
         return _session(record, nominal, new_policy, fallback_name)
-    except (ValueError, KeyError, TypeError) as exc:
-        if isinstance(exc, SessionFormatError):
-            raise
-        raise SessionFormatError(f"unreadable session record ({exc})") from None
+    except SessionFormatError:
+        raise
+    except Exception as exc:  # bytes from outside this process: whatever is wrong with them
+        raise SessionFormatError(f"unreadable session record ({type(exc).__name__}: {exc})") from None
 
 
 def _session(

@@ -29,8 +29,8 @@ class Service:
         self.workers = DecisionWorkers(settings, Service) if settings.decision_workers else None
         self.metrics.model_loaded.set(1 if self.engine.model is not None else 0)
 
-    async def session(self, session_id: str) -> PlayerSession:
-        session = await self.store.get(session_id)
+    async def session(self, session_id: str, latest: bool = True) -> PlayerSession:
+        session = await self.store.get(session_id, latest)
         if session is None:
             raise UnknownSession(session_id)
         return session

@@ -30,7 +30,7 @@ from service.batcher import ModelBatcher
 from service.codec import decode_session
 from service.errors import InvalidField, OutOfOrder, TooLarge
 from service.log import INFERENCE_FAILED, log
-from service.schemas import ColumnsDecideRequest, PlayerHistory, VideoSpec
+from service.schemas import MAX_KBPS, ColumnsDecideRequest, PlayerHistory, VideoSpec
 from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession, Report
 from service.settings import ServiceSettings
 
@@ -148,11 +148,19 @@ class Engine:
             if session.last_answer is None:  # its decision is still being made
                 raise OutOfOrder("index", f"chunk {report[0]} is being applied; retry")
             return session.last_answer
-        if report[0] < session.next_index:
-            raise OutOfOrder("index", f"chunk {report[0]} was already applied, with other values")
+        index = report[0]
+        if index < session.next_index:
+            last = session.last_report
+            differs = " with other values" if last is not None and last[0] == index else ""
+            raise OutOfOrder(
+                "index",
+                f"chunk {index} was already applied{differs}; the session expects chunk "
+                f"{session.next_index}",
+            )
         return None
 
-    def check_report(self, session: PlayerSession, index: int, level: int) -> None:
+    def check_report(self, session: PlayerSession, report: Report) -> None:
+        index, level, size_bytes, download_s = report[:4]
         if session.done:
             raise OutOfOrder("index", "the session has already reported its last chunk")
         if index != session.next_index:
@@ -160,6 +168,11 @@ class Engine:
         if level >= session.video.n_levels:
             raise InvalidField(
                 "level", f"{level} is outside the ladder (0..{session.video.n_levels - 1})"
+            )
+        # each within its bounds, together they can still make an infinite throughput
+        if throughput_kbps(size_bytes, download_s) > MAX_KBPS:
+            raise InvalidField(
+                "download_s", f"{size_bytes:g} bytes in {download_s:g} s is over {MAX_KBPS:g} kbps"
             )
 
     async def apply_report(self, session: PlayerSession, report: Report) -> Choice | None:
@@ -303,13 +316,14 @@ class Engine:
             if len(getattr(body, name)) != n:
                 raise InvalidField(name, f"must have one entry per player ({n})")
         width = len(body.throughput_kbps[0])
-        rows = (*body.throughput_kbps, *body.download_s)
-        if any(len(row) != width for row in rows):
+        if any(len(row) != width for row in body.throughput_kbps):
             raise InvalidField(
                 "throughput_kbps",
-                "every player needs a history of the same length, and download_s the same "
-                "shape (send players of other lengths in another request)",
+                "every player needs a history of the same length (send players of other "
+                "lengths in another request)",
             )
+        if any(len(row) != width for row in body.download_s):
+            raise InvalidField("download_s", f"every row must have {width} entries, as throughput_kbps")
         throughput_kbps, download_s = (
             _matrix(body.throughput_kbps, width),
             _matrix(body.download_s, width),

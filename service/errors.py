@@ -24,6 +24,17 @@ class UnknownSession(RequestError):
         super().__init__("session_id", f"{session_id!r} is unknown or expired")
 
 
+class UnreadableSession(RequestError):
+    """A stored session this version cannot read (another version's format, a damaged record)."""
+
+    def __init__(self, session_id: str, reason: str) -> None:
+        super().__init__(
+            "session_id",
+            f"{session_id!r} is stored in a form this service cannot read ({reason}); "
+            "start a new session",
+        )
+
+
 class OutOfOrder(RequestError):
     """A chunk report for another chunk than the one the session expects."""
 
@@ -46,6 +57,14 @@ class Missing(RequestError):
     """A file the service would serve is not installed."""
 
 
+class NotJson(RequestError):
+    """A body sent as anything but application/json (a form or text/plain: what a browser may
+    post from any web page without asking the service first)."""
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__("content-type", f"{content_type or 'none'}: send application/json")
+
+
 class Unavailable(RequestError):
     """The service cannot answer now; the same request may succeed later."""
 
@@ -54,7 +73,9 @@ STATUS: dict[type[RequestError], int] = {
     InvalidField: 422,
     UnknownSession: 404,
     OutOfOrder: 409,
+    UnreadableSession: 409,
     TooLarge: 413,
+    NotJson: 415,
     AdminDisabled: 403,
     NotAuthorized: 401,
     Missing: 404,

@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from service.errors import RequestError, status_of
+from service.errors import NotJson, RequestError, status_of
+from service.log import UNEXPECTED, log
 from service.schemas import Problem
 
 Scope = MutableMapping[str, Any]
@@ -45,6 +46,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "unknown or expired session"},
     409: {"model": Problem, "description": "chunk out of order"},
     413: {"model": Problem, "description": "body or batch too large"},
+    415: {"model": Problem, "description": "a body that is not application/json"},
     422: {"model": Problem, "description": "a field is invalid; the message names it"},
 }
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -233,6 +235,20 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client disconnected (or was timed out) before its request's body was complete."""
+
+
+def check_json(headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """A body must say it is JSON: a browser sends forms and text/plain from any page without a
+    CORS check, and those must not start sessions."""
+    if not body:
+        return
+    content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
+    if content_type.partition(";")[0].strip().lower() != "application/json":
+        raise NotJson(content_type)
+
+
 class ServiceGate:
     """Pure ASGI middleware, outside FastAPI's own: refuses bodies over the limit (413) before
     they are read whole, serves the fast routes, and records each request's latency by route."""
@@ -261,7 +277,7 @@ class ServiceGate:
             name = "other"
         elif fast is not None:
             route, params = fast
-            await self._serve(route, params, receive, send, service)
+            await self._serve(route, params, scope, receive, send, service)
             name = route.template
         else:
             await self._forward(scope, receive, send, service)
@@ -273,22 +289,29 @@ class ServiceGate:
         self,
         route: FastRoute,
         params: dict[str, str],
+        scope: Scope,
         receive: Receive,
         send: Send,
         service: Any,
     ) -> None:
         try:
             body = await self._read_body(receive)
+            check_json(scope["headers"], body)
+            status, answer = await route.respond(service, body, params)
         except BodyTooLarge:
             await self._too_large(send, service)
             return
-        try:
-            status, answer = await route.respond(service, body, params)
+        except ClientGone:
+            return
         except RequestError as exc:
             await self._error(send, service, status_of(exc), str(exc))
             return
         except RequestValidationError as exc:
             await self._error(send, service, 422, validation_detail(exc.errors()))
+            return
+        except Exception as exc:  # a bug or a fault of ours: a JSON 500, counted, logged
+            log.exception("%s on %s %s: %r", UNEXPECTED, route.method, route.template, exc)
+            await self._error(send, service, 500, "internal error; it is logged")
             return
         await _send_json(send, status, answer)
 
@@ -297,8 +320,14 @@ class ServiceGate:
         our 413 before any route sees it, whatever route it was sent to."""
         try:
             body = await self._read_body(receive)
+            check_json(scope["headers"], body)
         except BodyTooLarge:
             await self._too_large(send, service)
+            return
+        except ClientGone:
+            return
+        except NotJson as exc:
+            await self._error(send, service, status_of(exc), str(exc))
             return
         replayed = False
 
@@ -315,6 +344,8 @@ class ServiceGate:
         parts, size, more = [], 0, True
         while more:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
             part = message.get("body", b"")
             size += len(part)
             if size > self.max_body_bytes:

@@ -20,6 +20,9 @@ log = logging.getLogger("uvicorn.error.abr")
 
 INFERENCE_FAILED = "inference failed"
 STORE_UNREACHABLE = "session store unreachable"
+STORE_UNREADABLE = "stored session unreadable"
+TELEMETRY_FAILED = "telemetry not written"
+UNEXPECTED = "unexpected error"
 
 
 class RepeatLimit(logging.Filter):
@@ -55,4 +58,8 @@ class RepeatLimit(logging.Filter):
         return True
 
 
-log.addFilter(RepeatLimit((INFERENCE_FAILED, STORE_UNREACHABLE)))
+log.addFilter(
+    RepeatLimit(
+        (INFERENCE_FAILED, STORE_UNREACHABLE, STORE_UNREADABLE, TELEMETRY_FAILED, UNEXPECTED)
+    )
+)

@@ -52,6 +52,11 @@ class ServiceMetrics:
             "chunk reports answered again: identical retries of a report already applied",
             registry=self.registry,
         )
+        self.telemetry_failures = Counter(
+            "abr_telemetry_failures",
+            "applied chunk reports whose telemetry line could not be written",
+            registry=self.registry,
+        )
         self.model_loaded = Gauge(
             "abr_model_loaded", "1 when the DQN model is loaded", registry=self.registry
         )

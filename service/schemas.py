@@ -13,7 +13,8 @@ from abr.player.qoe import QOE_NAMES
 PolicyName = Literal["dqn", "bb", "rb", "bola", "mpc", "dynamic"]
 QoeName = Literal[QOE_NAMES]  # type: ignore[valid-type]
 # Bounds far beyond any real player keep every number finite through the arithmetic.
-Kbps = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+MAX_KBPS = 1e9
+Kbps = Annotated[float, Field(gt=0, le=MAX_KBPS, allow_inf_nan=False)]
 Seconds = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
 SecondsOrZero = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 Bytes = Annotated[float, Field(gt=0, le=1e13, allow_inf_nan=False)]
@@ -31,7 +32,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class VideoSpec(Strict):
+class StrictRequest(Strict):
+    """A request body: JSON types as declared, no coercion ("0" and true are not numbers; a
+    number may be written without a decimal point)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class VideoSpec(StrictRequest):
     ladder_kbps: list[Kbps] = Field(
         ..., min_length=1, description="bitrate of each level, strictly increasing, kbps"
     )
@@ -67,7 +75,7 @@ class SessionStarted(Decision):
     chunk_index: int = Field(0, description="the chunk this decision is for")
 
 
-class ChunkReport(Strict):
+class ChunkReport(StrictRequest):
     index: int = Field(..., ge=0, le=MAX_INDEX, description="index of the chunk just downloaded")
     level: int = Field(..., ge=0, le=MAX_LEVEL, description="level it was downloaded at")
     size_bytes: Bytes
@@ -119,7 +127,7 @@ class SessionLog(SessionSummaryOut):
     rebuffer_s_by_chunk: list[float]
 
 
-class PlayerHistory(Strict):
+class PlayerHistory(StrictRequest):
     """What a player that keeps its own state knows before choosing chunk `chunk_index`."""
 
     chunk_index: int = Field(
@@ -217,5 +225,5 @@ class Problem(Strict):
     detail: str
 
 
-class ReloadRequest(Strict):
+class ReloadRequest(StrictRequest):
     path: str | None = Field(None, description="model to load; default: the configured one")

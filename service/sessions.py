@@ -4,6 +4,7 @@ so that a trace replayed chunk by chunk through the API gets the levels `abr ben
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ class PlayerSession:
     last_report: Report | None = None
     last_answer: dict[str, Any] | None = None
     reported_at_s: float | None = None  # wall clock (Unix time) of the last report applied
+    # set while a report's decision is being made (this process only, never stored): an
+    # identical retry, or the session's end, waits for it
+    pending: asyncio.Future[dict[str, Any] | None] | None = None
 
     @property
     def table_bytes(self) -> int:

@@ -68,6 +68,13 @@ class ServiceSettings(BaseSettings):
         le=3600,
         description="a connection silent this long is closed, before or between requests",
     )
+    request_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="a request must arrive whole, headers and body, within this long of its "
+        "first byte; else 408 (or the connection closed, mid-body)",
+    )
     max_connections: int | None = Field(
         None,
         ge=1,

@@ -7,7 +7,8 @@ sampled share of sessions is logged, each wholly or not at all.
 A line: {"session", "chunk", "level", "size_bytes", "download_s", "buffer_s", "rebuffer_s",
 "at_s" (Unix time the report was applied), "gap_s" (wall-clock seconds since the session's
 previous report, null for its first)}. Each line is one `write` to a file opened for appending,
-so workers and processes on one host can share the file.
+so workers and processes on one host can share the file. A line that cannot be written is
+counted (`abr_telemetry_failures_total`) and logged, and the decision is answered all the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from service.log import TELEMETRY_FAILED, log
 from service.sessions import Report
 from service.settings import ServiceSettings
 
@@ -27,9 +29,15 @@ SAMPLE_RESOLUTION = 2**32
 class Telemetry:
     def __init__(self, path: Path, sample: float, key: str) -> None:
         self.path, self.sample, self.key = path, sample, key.encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise ValueError(
+                f"ABR_TELEMETRY={path}: cannot open it for appending ({exc.strerror})"
+            ) from None
         self.lines = 0
+        self.failures = 0  # lines not written (a full disk, a lost mount): decisions go on
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Telemetry | None:
@@ -43,10 +51,11 @@ class Telemetry:
 
     def record(
         self, session_id: str, report: Report, at_s: float, previous_at_s: float | None
-    ) -> None:
+    ) -> bool:
+        """False when the line could not be written (it is logged; the report stands)."""
         hashed = self.hashed(session_id)
         if int(hashed[:8], 16) >= self.sample * SAMPLE_RESOLUTION:
-            return
+            return True
         index, level, size_bytes, download_s, buffer_s, rebuffer_s = report
         line = {
             "session": hashed,
@@ -59,8 +68,14 @@ class Telemetry:
             "at_s": round(at_s, 6),
             "gap_s": None if previous_at_s is None else round(at_s - previous_at_s, 6),
         }
-        os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
+        try:
+            os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
+        except OSError as exc:
+            self.failures += 1
+            log.warning("%s: %s: %s", TELEMETRY_FAILED, self.path, exc.strerror)
+            return False
         self.lines += 1
+        return True
 
     def close(self) -> None:
         os.close(self._fd)

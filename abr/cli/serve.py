@@ -34,10 +34,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
         os.environ["ABR_MODEL_PATH"] = args.model  # the app (in every worker) reads settings
     from abr.policies.onnx import default_model_path
     from service.settings import ServiceSettings
+    from service.telemetry import Telemetry
 
     settings = ServiceSettings.from_environment()  # fail here, with the reason, not in a worker
     if settings.model_path is not None and not settings.model_path.is_file():
         raise ValueError(f"{settings.model_path}: no such model file")
+    telemetry = Telemetry.from_settings(settings)  # an unwritable log: one line now, not later
+    if telemetry is not None:
+        telemetry.close()
     if args.workers > 1 and settings.store == "memory":
         raise ValueError(
             f"--workers {args.workers} needs a shared session store: set ABR_STORE=redis://... "

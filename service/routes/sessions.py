@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter
@@ -54,24 +55,52 @@ async def report_chunk(service: Service, session_id: str, body: ChunkReport) -> 
         body.buffer_s,
         body.rebuffer_s,
     )
-    session = await service.session(session_id)
-    answered = service.engine.answered_before(session, report)
+    session = await service.session(session_id, latest=False)
+    try:
+        answered = await _earlier_answer(service, session, report)
+    except OutOfOrder:  # this process's copy may be behind another replica's: ask the store
+        session = await service.session(session_id)
+        answered = await _earlier_answer(service, session, report)
     if answered is not None:
-        service.metrics.retried_reports.inc()
-        return ChunkDecision.model_validate(answered)
-    service.engine.check_report(session, body.index, body.level)
+        return answered
     applied_on, previous_at_s = session.next_index, session.reported_at_s
-    choice = await service.engine.apply_report(session, report)
-    session.reported_at_s = time.time()
-    answer = _decision(session, choice)
-    session.last_answer = answer.model_dump()
-    if not await service.store.commit(session, applied_on):
+    pending = session.pending = asyncio.get_running_loop().create_future()
+    try:
+        choice = await service.engine.apply_report(session, report)
+        session.reported_at_s = time.time()
+        answer = _decision(session, choice)
+        session.last_answer = answer.model_dump()
+        committed = await service.store.commit(session, applied_on)
+    finally:  # waiters get the answer, or None (and are told to retry) when it failed
+        session.pending = None
+        pending.set_result(session.last_answer)
+    if not committed:
         return await _settled(service, session_id, report)
     if choice is not None:
         service.count(choice)
-    if service.telemetry is not None:
-        service.telemetry.record(session_id, report, session.reported_at_s, previous_at_s)
+    telemetry = service.telemetry
+    if telemetry is not None and not telemetry.record(
+        session_id, report, session.reported_at_s, previous_at_s
+    ):
+        service.metrics.telemetry_failures.inc()
     return answer
+
+
+async def _earlier_answer(
+    service: Service, session: PlayerSession, report: Report
+) -> ChunkDecision | None:
+    """The answer an identical retry of the last report applied gets again (after waiting for
+    it, if it is being made); None for a report the session expects (checked: a 409 or 422
+    otherwise)."""
+    pending = session.pending
+    if pending is not None and report == session.last_report:
+        await asyncio.shield(pending)
+    answered = service.engine.answered_before(session, report)
+    if answered is None:
+        service.engine.check_report(session, report)
+        return None
+    service.metrics.retried_reports.inc()
+    return ChunkDecision.model_validate(answered)
 
 
 def _decision(session: PlayerSession, choice: Choice | None) -> ChunkDecision:
@@ -101,11 +130,10 @@ async def _settled(service: Service, session_id: str, report: Report) -> ChunkDe
     """Another worker or replica applied a report for this chunk first: its answer if the
     report was this one (a retry that raced the original), else a 409."""
     session = await service.session(session_id)
-    answered = service.engine.answered_before(session, report)
+    answered = await _earlier_answer(service, session, report)
     if answered is None:
         raise OutOfOrder("index", f"expected chunk {session.next_index}, got {report[0]}")
-    service.metrics.retried_reports.inc()
-    return ChunkDecision.model_validate(answered)
+    return answered
 
 
 # GET on the same path (the session's log, below) is a FastAPI route: shared

@@ -15,7 +15,7 @@ from abr.clients.net import free_port
 from abr.media.video import make_video, nominal_video
 from service.codec import decode_session
 from service.engine import _policy_for
-from service.errors import Unavailable, status_of
+from service.errors import TooLarge, Unavailable, UnreadableSession, status_of
 from service.log import STORE_UNREACHABLE, log
 from service.redis_store import RedisStore
 from service.sessions import PlayerSession
@@ -121,12 +121,13 @@ def test_redis_commits_a_report_once_whoever_applies_it(redis_url: str) -> None:
 
 
 def test_an_unreachable_redis_is_a_503_to_retry_and_logged_once(caplog, fresh_log_minute):
-    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", 10, 60.0, 10**6, _decode)
+    port = free_port()
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", 10, 60.0, 10**6, _decode)
     refusals: list[Unavailable] = []
 
     async def run() -> None:
         for _ in range(3):
-            with pytest.raises(Unavailable, match=r"unreachable now \(.*\); retry") as refused:
+            with pytest.raises(Unavailable, match=r"^the session store is unreachable now; retry$") as refused:
                 await store.get("some-session")
             refusals.append(refused.value)
         await store.close()
@@ -136,3 +137,142 @@ def test_an_unreachable_redis_is_a_503_to_retry_and_logged_once(caplog, fresh_lo
     assert {status_of(refusal) for refusal in refusals} == {503}
     lines = [r.getMessage() for r in caplog.records if r.name == log.name]
     assert len(lines) == 1 and lines[0].startswith(f"{STORE_UNREACHABLE}: "), lines
+    assert str(port) in lines[0]  # the operator's log names the address; the client's answer not
+
+
+def test_a_new_table_evicts_only_sessions_that_hold_tables(make_store) -> None:
+    """Sessions without a table free nothing: a flood of tables must not evict them."""
+
+    async def run() -> None:
+        store = make_store(100, 60.0, 3 * TABLE_BYTES)
+        for i in range(10):
+            await store.add(_session(f"player{i}"))
+        for i in range(6):
+            await store.add(_session(f"table{i}", own_table_chunks=1000))
+        assert all([await store.get(f"player{i}") is not None for i in range(10)])
+        assert [await store.get(f"table{i}") is not None for i in range(6)] == [False] * 3 + [True] * 3
+        assert await store.count() == 13 and await store.reclaimed() == (0, 3)
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_a_table_over_the_whole_budget_is_refused_and_evicts_nothing(make_store) -> None:
+    async def run() -> None:
+        store = make_store(100, 60.0, 3 * TABLE_BYTES)
+        await store.add(_session("table", own_table_chunks=1000))
+        with pytest.raises(TooLarge, match="chunk_sizes_bytes: .*ABR_MAX_TABLE_BYTES") as refused:
+            await store.add(_session("huge", own_table_chunks=4000))
+        assert status_of(refused.value) == 413
+        assert await store.get("table") is not None and await store.get("huge") is None
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_the_end_of_a_session_waits_for_the_report_being_applied() -> None:
+    """A DELETE that races a report: the summary holds the chunk exactly when its report is
+    answered (the memory store hands out the session itself, changed before the decision)."""
+
+    async def run() -> None:
+        store = MemoryStore(10, 60.0)
+        await store.add(_session("s"))
+        session = await store.get("s")
+        assert session is not None
+        session.pending = asyncio.get_running_loop().create_future()
+        ending = asyncio.create_task(store.pop("s"))
+        await asyncio.sleep(0.01)
+        assert not ending.done()  # the report's decision is still being made
+        session.pending.set_result({"level": 1})
+        assert await ending is session and await store.get("s") is None
+
+    asyncio.run(run())
+
+
+def _counting(store: RedisStore) -> list[object]:
+    """Every command the store sends to Redis, from now on."""
+    sent: list[object] = []
+    execute = store.client.execute_command
+
+    async def counted(*args: object, **options: object) -> object:
+        sent.append(args[0])
+        return await execute(*args, **options)
+
+    store.client.execute_command = counted
+    return sent
+
+
+def test_redis_applies_a_report_in_one_round_trip_and_sees_other_replicas(redis_url) -> None:
+    async def run() -> None:
+        prefix = f"trip{time.time_ns()}:"
+        here = RedisStore(redis_url, 10, 60.0, 2**30, _decode, prefix=prefix)
+        there = RedisStore(redis_url, 10, 60.0, 2**30, _decode, prefix=prefix)
+        await here.add(_session("s"))
+        sent = _counting(here)
+        session = await here.get("s", latest=False)
+        assert session is not None
+        session.next_index += 1
+        assert await here.commit(session, 0) and len(sent) == 1, sent
+        # another replica applies chunk 1: this process's copy is behind, and its commit refused
+        elsewhere = await there.get("s")
+        assert elsewhere is not None and elsewhere.next_index == 1
+        elsewhere.next_index += 1
+        assert await there.commit(elsewhere, 1)
+        behind = await here.get("s", latest=False)
+        assert behind is not None and behind.next_index == 1
+        behind.next_index += 1
+        assert not await here.commit(behind, 1)
+        latest = await here.get("s", latest=False)  # read anew after the refusal
+        assert latest is not None and latest.next_index == 2
+        await here.close()
+        await there.close()
+
+    asyncio.run(run())
+
+
+def test_redis_records_it_cannot_read_are_409s_not_500s(redis_url) -> None:
+    async def run() -> None:
+        prefix = f"bad{time.time_ns()}:"
+        store = RedisStore(redis_url, 10, 60.0, 2**30, _decode, prefix=prefix)
+        await store.add(_session("good"))
+        good = await store.client.hget(f"{prefix}s:good", "data")
+        client = store.client
+        await client.hset(f"{prefix}s:garbage", mapping={"next": "0", "data": "{not json"})
+        old = good.replace(b'"v":1', b'"v":0')
+        await client.hset(f"{prefix}s:old", mapping={"next": "0", "data": old})
+        await client.hset(f"{prefix}s:nofield", mapping={"next": "0", "data": b'{"v":1}'})
+        await client.hset(f"{prefix}s:badnext", mapping={"next": "one", "data": good})
+        await client.set(f"{prefix}s:string", "a string, not a hash")
+        for sid in ("garbage", "old", "nofield", "badnext", "string"):
+            with pytest.raises(UnreadableSession, match="start a new session") as refused:
+                await store.get(sid)
+            assert status_of(refused.value) == 409, sid
+        session = await store.get("good")
+        assert session is not None
+        await client.hset(f"{prefix}s:good", "next", "one")  # damaged while being applied
+        with pytest.raises(UnreadableSession):
+            await store.commit(session, 0)
+        assert await store.pop("string") is None  # a damaged record can still be ended
+        assert await client.exists(f"{prefix}s:string") == 0
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_redis_out_of_memory_is_a_503_to_retry(redis_url) -> None:
+    async def run() -> None:
+        store = RedisStore(redis_url, 10, 60.0, 2**30, _decode, prefix=f"oom{time.time_ns()}:")
+        await store.add(_session("s"))
+        session = await store.get("s")
+        assert session is not None
+        limit = await store.client.config_get("maxmemory")
+        await store.client.config_set("maxmemory", 1)
+        try:
+            for write in (store.add(_session("new")), store.commit(session, 0)):
+                with pytest.raises(Unavailable, match="refused the request now; retry"):
+                    await write
+        finally:
+            await store.client.config_set("maxmemory", limit["maxmemory"])
+        await store.close()
+
+    asyncio.run(run())

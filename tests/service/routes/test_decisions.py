@@ -40,7 +40,7 @@ def test_column_form_errors_name_the_field(client):
     cases = [
         ({"last_level": [2]}, "last_level: must have one entry per player"),
         ({"throughput_kbps": [[1500.0, 1800.0], [4100.0]]}, "throughput_kbps: every player"),
-        ({"download_s": [[2.1, 2.6], [3.4]]}, "throughput_kbps: every player"),
+        ({"download_s": [[2.1, 2.6], [3.4]]}, "download_s: every row must have 2 entries"),
         ({"last_level": [2, 6]}, "player 1: last_level: outside the ladder"),
         ({"chunk_index": [3, 48]}, "player 1: chunk_index: must be below"),
         ({"buffer_s": [9.5, -1.0]}, "buffer_s.1: Input should be greater than or equal to 0"),
