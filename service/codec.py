@@ -68,7 +68,9 @@ def decode_session(
     except SessionFormatError:
         raise
     except Exception as exc:  # bytes from outside this process: whatever is wrong with them
-        raise SessionFormatError(f"unreadable session record ({type(exc).__name__}: {exc})") from None
+        raise SessionFormatError(
+            f"unreadable session record ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _session(

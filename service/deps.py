@@ -4,13 +4,14 @@ FastAPI routes (the fast routes get it as their first argument)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 import numpy as np
 from fastapi import Depends, Request
 
 from service.engine import Choice, Engine
-from service.errors import UnknownSession
+from service.errors import AdminDisabled, NotAuthorized, UnknownSession
 from service.metrics import ServiceMetrics
 from service.sessions import PlayerSession
 from service.settings import ServiceSettings
@@ -44,6 +45,7 @@ class Service:
             self.workers.close()
         if self.telemetry is not None:
             self.telemetry.close()
+        self.engine.close()
         await self.store.close()
 
     def count(self, choice: Choice) -> None:
@@ -80,3 +82,18 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def check_admin(settings: ServiceSettings, authorization: str | None) -> None:
+    if settings.admin_token is None:
+        raise AdminDisabled()
+    if not is_admin(settings, authorization):
+        raise NotAuthorized()
+
+
+def is_admin(settings: ServiceSettings, authorization: str | None) -> bool:
+    if settings.admin_token is None:
+        return False
+    scheme, _, token = (authorization or "").partition(" ")
+    expected = settings.admin_token.encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), expected)

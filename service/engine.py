@@ -8,8 +8,11 @@ session. Inference errors do not reach the client: the fallback policy answers a
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
+import shutil
+import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +31,7 @@ from abr.policies.registry import BASELINES, POLICIES, make_policy
 from abr.units import throughput_kbps
 from service.batcher import ModelBatcher
 from service.codec import decode_session
-from service.errors import InvalidField, OutOfOrder, TooLarge
+from service.errors import InvalidField, OutOfOrder, TooLarge, Unavailable
 from service.log import INFERENCE_FAILED, log
 from service.schemas import MAX_KBPS, ColumnsDecideRequest, PlayerHistory, VideoSpec
 from service.sessions import FIRST_LEVEL, HISTORY_LEN, PlayerSession, Report
@@ -49,6 +52,28 @@ class Choice:
     fallback: bool = False
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    model: OnnxModel
+    path: Path  # the file it was read from
+    digest: str  # SHA-256 of its bytes: the identity every process checks
+    snapshot: Path | None  # a private copy for the decision workers (None without workers)
+
+    @property
+    def served(self) -> ServedModel:
+        assert self.snapshot is not None
+        return ServedModel(str(self.snapshot), self.digest)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What a decision worker needs to decide with the server's model: a private copy of its
+    bytes (so that replacing or deleting the user's file changes nothing) and their digest."""
+
+    snapshot: str
+    digest: str
+
+
 class Engine:
     """The loaded model, the fallback, and every decision the service makes."""
 
@@ -58,11 +83,16 @@ class Engine:
         self.model_error: str | None = None
         self.configured_path: Path = settings.model_path or default_model_path()
         self.model_path: Path = self.configured_path  # the model serving now
+        self.model_dir = (settings.model_dir or self.configured_path.parent).resolve()
+        self.loaded: LoadedModel | None = None
         self.fallback_name = settings.fallback_policy
         self.batcher = ModelBatcher(lambda: self.model)
         self.videos = AcceptedVideos()
+        self._snapshots = (
+            Path(tempfile.mkdtemp(prefix="abr-models-")) if settings.decision_workers else None
+        )
         try:
-            self.model = OnnxModel(self.model_path, threads=settings.onnx_threads)
+            self.swap(self.load(self.configured_path))
         except ModelError as exc:
             self.model_error = str(exc)
             log.warning(
@@ -74,19 +104,72 @@ class Engine:
     def model_version(self) -> str | None:
         return self.model.metadata.version if self.model is not None else None
 
-    def reload(self, path: str | None) -> OnnxModel:
-        """Load and check the new model (`path`, or the configured one) fully before swapping it
-        in; on error the old one stays."""
-        new_path = Path(path) if path else self.configured_path
+    @property
+    def served(self) -> ServedModel | None:
+        """The model the decision workers must decide with (None: the fallback answers)."""
+        return self.loaded.served if self.loaded is not None else None
+
+    def load_requested(self, path: str | None) -> LoadedModel:
+        """The model an admin's reload names: the configured one, or a file in the model folder
+        (`ABR_MODEL_DIR`; a relative path is taken in it). Anything else is refused before it is
+        looked at, with one answer whether it exists or not. Touches no state: run it off the
+        event loop, then `swap`."""
+        if not path:
+            return self.load(self.configured_path)
+        candidate = (self.model_dir / path).resolve()
+        if not candidate.is_relative_to(self.model_dir):
+            raise ModelError(f"{path[:200]}: outside the model folder (ABR_MODEL_DIR)")
+        return self.load(candidate)
+
+    def load(self, path: Path) -> LoadedModel:
+        """Read and check the model at `path` (at most `max_model_bytes`), without using it."""
+        limit = self.settings.max_model_bytes
         try:
-            model = OnnxModel(new_path, threads=self.settings.onnx_threads)
+            with path.open("rb") as file:
+                data = file.read(limit + 1)
+        except OSError as exc:
+            reason = "no such model file" if isinstance(exc, FileNotFoundError) else exc.strerror
+            raise ModelError(f"{str(path)[:200]}: {reason}") from None
+        if len(data) > limit:
+            raise ModelError(f"{path}: larger than ABR_MAX_MODEL_BYTES ({limit} bytes)")
+        model = OnnxModel(path, threads=self.settings.onnx_threads, data=data)
+        digest = hashlib.sha256(data).hexdigest()
+        snapshot = None
+        if self._snapshots is not None:
+            snapshot = self._snapshots / f"{digest}.onnx"
+            snapshot.write_bytes(data)
+        return LoadedModel(model, path, digest, snapshot)
+
+    def swap(self, loaded: LoadedModel) -> None:
+        """Serve `loaded` from now on (one assignment each: a decision sees one model)."""
+        previous = self.loaded
+        self.loaded, self.model, self.model_path = loaded, loaded.model, loaded.path
+        self.model_error = None
+        old_snapshot = previous.snapshot if previous is not None else None
+        if old_snapshot is not None and old_snapshot != loaded.snapshot:
+            old_snapshot.unlink(missing_ok=True)
+        log.info("serving %s (version %s)", loaded.path, loaded.model.metadata.version)
+
+    def follow(self, served: ServedModel | None) -> None:
+        """In a decision worker: decide with the model the server serves now, or with none
+        (the fallback); a 503 rather than an answer from another model."""
+        if served is None:
+            self.loaded = self.model = None
+            return
+        if self.loaded is not None and self.loaded.digest == served.digest:
+            return
+        try:
+            loaded = self.load(Path(served.snapshot))
         except ModelError as exc:
-            serving = self.model_path if self.model is not None else self.fallback_name
-            log.warning("reload refused: %s; %s goes on serving", exc, serving)
-            raise
-        self.model, self.model_path, self.model_error = model, new_path, None
-        log.info("reloaded: %s (version %s)", new_path, model.metadata.version)
-        return model
+            log.warning("decision worker: %s", exc)
+            loaded = None
+        if loaded is None or loaded.digest != served.digest:
+            raise Unavailable("", "the decision worker could not load the model served; retry")
+        self.swap(loaded)
+
+    def close(self) -> None:
+        if self._snapshots is not None:
+            shutil.rmtree(self._snapshots, ignore_errors=True)
 
     # ---------------------------------------------------------------- videos
     def video(self, spec: VideoSpec) -> Video:
@@ -323,7 +406,9 @@ class Engine:
                 "lengths in another request)",
             )
         if any(len(row) != width for row in body.download_s):
-            raise InvalidField("download_s", f"every row must have {width} entries, as throughput_kbps")
+            raise InvalidField(
+                "download_s", f"every row must have {width} entries, as throughput_kbps"
+            )
         throughput_kbps, download_s = (
             _matrix(body.throughput_kbps, width),
             _matrix(body.download_s, width),

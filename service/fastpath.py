@@ -126,8 +126,8 @@ class FastRoute:
             if inspect.isawaitable(answer):
                 answer = await answer
             return self.status, answer.model_dump_json().encode()
-        model_path = str(service.engine.model_path)
-        status, data, decision = await workers.run(self.handler, self.body, raw, params, model_path)
+        served = service.engine.served
+        status, data, decision = await workers.run(self.handler, self.body, raw, params, served)
         if decision is not None:
             service.count_levels(*decision)
         elif status >= 400:

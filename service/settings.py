@@ -21,6 +21,14 @@ class ServiceSettings(BaseSettings):
     model_path: Path | None = Field(
         None, description="ONNX model; None or empty: the shipped default"
     )
+    model_dir: Path | None = Field(
+        None,
+        description="the folder that admin reloads may load models from (symlinks resolved); "
+        "None: the configured model's folder",
+    )
+    max_model_bytes: int = Field(
+        256 * 2**20, ge=2**20, description="the largest model file loaded, bytes"
+    )
     fallback_policy: Literal["bb", "mpc"] = Field(
         "bb", description="answers dqn sessions when the model is missing or fails"
     )

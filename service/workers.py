@@ -4,15 +4,16 @@ event loop that serves every other player.
 
 A fast route declared with a plain `def` (not `async def`) runs here: the event loop hands the
 request's raw body to a worker and awaits the answer's JSON, so the body is parsed, decided and
-serialised away from it. A worker has its own `Service` (model, fallback); it loads whatever model
-the server has at that moment (a reload in between is seen at the next request). With
-`ABR_DECISION_WORKERS=0` the same handlers run on the event loop instead.
+serialised away from it. A worker has its own `Service` (model, fallback); each request carries
+the digest of the model the server serves and a private copy of its bytes, and a worker whose
+model differs loads that copy first (or answers 503): one model version everywhere, whatever
+happens to the user's file after a reload. With `ABR_DECISION_WORKERS=0` the same handlers run
+on the event loop instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import threading
@@ -25,7 +26,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from abr.policies.model_meta import ModelError
+from service.engine import ServedModel
 from service.errors import RequestError, Unavailable, status_of
 from service.schemas import BatchDecision, Decision
 from service.settings import ServiceSettings
@@ -51,12 +52,12 @@ class DecisionWorkers:
         body: Any,
         raw: bytes,
         params: dict[str, str],
-        model_path: str,
+        model: ServedModel | None,
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._executor(), _decide, handler, body, raw, params, model_path
+                self._executor(), _decide, handler, body, raw, params, model
             )
         except BrokenProcessPool:  # a worker died: start afresh for the next request
             self.close(wait=False)
@@ -107,16 +108,13 @@ def _decide(
     body: Any,
     raw: bytes,
     params: dict[str, str],
-    model_path: str,
+    model: ServedModel | None,
 ) -> Outcome:
     """In a worker: parse, decide and serialise one request; errors become their status."""
     from service.fastpath import parse, validation_detail
 
-    engine = _service.engine
     try:
-        if str(engine.model_path) != model_path:
-            with contextlib.suppress(ModelError):  # else the model it has goes on deciding
-                engine.reload(model_path)  # the server swapped its model since this started
+        _service.engine.follow(model)
         answer = (
             handler(_service, body=parse(raw, body), **params)
             if body

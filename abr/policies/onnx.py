@@ -43,21 +43,32 @@ def pick_providers(device: str = "auto") -> list[str]:
 class OnnxModel:
     """An exported model, loaded and checked: metadata, input width, output width."""
 
-    def __init__(self, path: str | Path | None = None, threads: int = 1, device: str = "auto"):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        threads: int = 1,
+        device: str = "auto",
+        data: bytes | None = None,
+    ):
+        """The model in the file at `path`; or, given `data`, the model in those bytes (read
+        from `path` before: the name errors give)."""
         self.path = Path(path) if path is not None else default_model_path()
         source = str(self.path)
-        try:
-            is_file = self.path.is_file()
-        except OSError as exc:  # e.g. a name too long for the file system
-            raise ModelError(f"{source[:200]}: not a usable path ({exc.strerror})") from None
-        if not is_file:
-            raise ModelError(f"{source[:200]}: no such model file")
+        if data is None:
+            try:
+                is_file = self.path.is_file()
+            except OSError as exc:  # e.g. a name too long for the file system
+                raise ModelError(f"{source[:200]}: not a usable path ({exc.strerror})") from None
+            if not is_file:
+                raise ModelError(f"{source[:200]}: no such model file")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(source, options, providers=pick_providers(device))
+            self.session = ort.InferenceSession(
+                source if data is None else data, options, providers=pick_providers(device)
+            )
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{source}: not a loadable ONNX model ({_first_line(exc)})") from None
         meta = self.session.get_modelmeta().custom_metadata_map

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 
 from fastapi import APIRouter, Header, Request
 
 from abr.policies.model_meta import ModelError
-from service.deps import ServiceDep
-from service.errors import AdminDisabled, InvalidField, NotAuthorized
+from service.deps import ServiceDep, check_admin
+from service.errors import InvalidField
 from service.fastpath import parse, ref
+from service.log import log
 from service.routes.operations import model_info
 from service.schemas import ModelInfo, Problem, ReloadRequest
-from service.settings import ServiceSettings
 
 router = APIRouter(tags=["admin"])
 
@@ -27,25 +27,21 @@ async def reload(
     service: ServiceDep,
     authorization: str | None = Header(None, description="Bearer <admin token>"),
 ) -> ModelInfo:
-    """Load a model (the configured one by default) and swap it in atomically; on any error
-    the old model keeps serving and the answer says what was wrong."""
+    """Load a model (the configured one by default, or a file in the model folder) and swap it
+    in atomically, decision workers included; on any error the old model keeps serving and the
+    answer says what was wrong."""
     check_admin(service.settings, authorization)
     raw = await request.body()
     body = parse(raw, ReloadRequest) if raw.strip() else None
-    try:
-        loaded = service.engine.reload(body.path if body else None)
+    engine = service.engine
+    try:  # reading and checking a model takes long: off the event loop, then one swap on it
+        loaded = await asyncio.to_thread(engine.load_requested, body.path if body else None)
     except ModelError as exc:
         service.metrics.reloads.labels("failed").inc()
+        serving = engine.model_path if engine.model is not None else engine.fallback_name
+        log.warning("reload refused: %s; %s goes on serving", exc, serving)
         raise InvalidField("path", str(exc)) from None
+    engine.swap(loaded)
     service.metrics.reloads.labels("ok").inc()
     service.metrics.model_loaded.set(1)
-    return model_info(loaded, str(loaded.path), None)
-
-
-def check_admin(settings: ServiceSettings, authorization: str | None) -> None:
-    if settings.admin_token is None:
-        raise AdminDisabled()
-    scheme, _, token = (authorization or "").partition(" ")
-    expected = settings.admin_token.encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
-        raise NotAuthorized()
+    return model_info(loaded.model, str(loaded.path), None, full=True)

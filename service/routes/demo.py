@@ -44,5 +44,5 @@ async def demo_uplot_css(service: ServiceDep) -> Response:
 def _installed(setting: str, path: Path, media_type: str) -> FileResponse:
     """A file the demo page loads from npm's install, or a 404 that says how to get it."""
     if not path.is_file():
-        raise Missing(setting, f"{path} is missing (npm install in players/dashjs)")
+        raise Missing(setting, f"{path.name} is not installed (npm install in players/dashjs)")
     return FileResponse(path, media_type=media_type)

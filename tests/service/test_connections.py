@@ -95,7 +95,7 @@ def test_a_request_that_does_not_arrive_whole_in_time_is_closed() -> None:
         "request line": b"GET /heal",
         "headers": b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
         "body": body_head + b'{"ladder_k',
-        "chunked body": chunked_head + b"5\r\n{\"lad\r\n",
+        "chunked body": chunked_head + b'5\r\n{"lad\r\n',
     }
     with running_server(request_timeout_s="1", idle_timeout_s="30", max_connections="8") as (
         url,

@@ -77,7 +77,7 @@ def test_bad_reloads_under_load_fail_no_decision(tmp_path):
     mismatched = tmp_path / "mismatched.onnx"
     onnx.save(model, mismatched)
     admin = {"Authorization": "Bearer t0ken-t0ken-t0ken-1"}
-    with running_server(admin_token="t0ken-t0ken-t0ken-1") as (url, _):
+    with running_server(admin_token="t0ken-t0ken-t0ken-1", model_dir=str(tmp_path)) as (url, _):
         version = httpx.get(f"{url}/v1/model").json()["version"]
         load = subprocess.Popen(
             [sys.executable, "-m", "abr.cli", "loadtest", "--server", url, "--connections", "4"]

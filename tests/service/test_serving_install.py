@@ -63,10 +63,11 @@ def test_the_serving_install_serves_the_shipped_model_without_torch(tmp_path):
     url = f"http://127.0.0.1:{port}"
     serve = [str(venv / "bin" / "abr"), "serve", "--port", str(port)]
     # from tmp_path, not the repository: the installed package, not the source tree
-    with started(serve, url, cwd=tmp_path):
+    token = "t0ken-t0ken-t0ken-1"
+    with started(serve, url, env={"ABR_ADMIN_TOKEN": token}, cwd=tmp_path):
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 200, ready.text  # the shipped model loaded from the wheel
         answer = httpx.post(f"{url}/v1/sessions", json=VIDEO)
         assert answer.status_code == 201 and answer.json()["fallback"] is False
-        model = httpx.get(f"{url}/v1/model").json()
+        model = httpx.get(f"{url}/v1/model", headers={"Authorization": f"Bearer {token}"}).json()
         assert str(venv) in model["path"]  # served from the install, not the checkout

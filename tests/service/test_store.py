@@ -127,7 +127,9 @@ def test_an_unreachable_redis_is_a_503_to_retry_and_logged_once(caplog, fresh_lo
 
     async def run() -> None:
         for _ in range(3):
-            with pytest.raises(Unavailable, match=r"^the session store is unreachable now; retry$") as refused:
+            with pytest.raises(
+                Unavailable, match=r"^the session store is unreachable now; retry$"
+            ) as refused:
                 await store.get("some-session")
             refusals.append(refused.value)
         await store.close()
@@ -150,7 +152,9 @@ def test_a_new_table_evicts_only_sessions_that_hold_tables(make_store) -> None:
         for i in range(6):
             await store.add(_session(f"table{i}", own_table_chunks=1000))
         assert all([await store.get(f"player{i}") is not None for i in range(10)])
-        assert [await store.get(f"table{i}") is not None for i in range(6)] == [False] * 3 + [True] * 3
+        assert [await store.get(f"table{i}") is not None for i in range(6)] == [False] * 3 + [
+            True
+        ] * 3
         assert await store.count() == 13 and await store.reclaimed() == (0, 3)
         await store.close()
 

@@ -52,3 +52,45 @@ def test_a_sample_keeps_whole_sessions(tmp_path: Path) -> None:
 def test_telemetry_needs_a_long_enough_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ABR_TELEMETRY_KEY"):
         ServiceSettings(telemetry=tmp_path / "t.jsonl", telemetry_key="short")
+
+
+def test_a_log_that_cannot_be_written_is_counted_and_fails_no_decision(caplog) -> None:
+    import logging
+
+    from service.log import TELEMETRY_FAILED, log
+
+    unwritable = make_client(telemetry=Path("/dev/full"), telemetry_key=KEY)
+    with caplog.at_level(logging.WARNING, logger=log.name), unwritable as client:
+        session = start(client)["session_id"]
+        for index in range(3):
+            answer = client.post(f"/v1/sessions/{session}/chunks", json=report(index, 1))
+            assert answer.status_code == 200 and answer.json()["level"] is not None
+        metrics = client.get("/metrics").text
+    assert "abr_telemetry_failures_total 3.0" in metrics
+    assert 'abr_errors_total{status="500"}' not in metrics
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(TELEMETRY_FAILED)]
+    assert 1 <= len(lines) <= 3 and "/dev/full" in lines[0]
+
+
+def test_serve_names_an_unwritable_telemetry_log_in_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    env = {
+        **os.environ,
+        "ABR_TELEMETRY": str(blocked / "telemetry.jsonl"),  # under a file: never writable
+        "ABR_TELEMETRY_KEY": KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "abr.cli", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"ABR_TELEMETRY={blocked}/telemetry.jsonl" in lines[0], lines

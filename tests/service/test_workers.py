@@ -74,3 +74,45 @@ def test_a_worker_does_not_outlive_its_server() -> None:
         ):
             time.sleep(0.2)
         assert not any(w.is_running() and w.status() != "zombie" for w in workers)
+
+
+def _another_version(source, target) -> str:
+    """The shipped model under another creation time: another version, the same decisions."""
+    import json
+
+    import onnx
+
+    from abr.policies.model_meta import METADATA_KEY
+
+    model = onnx.load(source)
+    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+    meta = json.loads(entry.value)
+    meta["created_utc"] = "2030-01-01T00:00:00Z"
+    entry.value = json.dumps(meta)
+    onnx.save(model, target)
+    return f"2030-01-01T00:00:00Z/{meta['train_traces_digest'][:8]}"
+
+
+def test_workers_decide_with_the_model_served_whatever_happens_to_its_file(tmp_path) -> None:
+    import shutil
+
+    from abr.policies.onnx import default_model_path
+
+    admin = {"Authorization": "Bearer s3cret-s3cret-s3cret"}
+    path, decide = tmp_path / "model.onnx", _requests()[0]
+    shutil.copy(default_model_path(), path)
+    with make_client(
+        decision_workers=1, model_path=str(path), admin_token="s3cret-s3cret-s3cret"
+    ) as client:
+        first = client.post(decide[0], json=decide[1]).json()["model_version"]
+        new_version = _another_version(default_model_path(), path)  # replaced in place
+        assert client.post("/v1/admin/reload", headers=admin).json()["version"] == new_version
+        assert client.post(decide[0], json=decide[1]).json()["model_version"] == new_version
+        other = tmp_path / "other.onnx"
+        shutil.copy(default_model_path(), other)
+        answer = client.post("/v1/admin/reload", json={"path": "other.onnx"}, headers=admin)
+        assert answer.json()["version"] == first
+        other.unlink()
+        path.unlink()
+        client.app.state.service.workers.close()  # a worker started later reads neither file
+        assert client.post(decide[0], json=decide[1]).json()["model_version"] == first

@@ -1,6 +1,8 @@
 """Sessions over HTTP in-process: lifecycle, bad input (4xx naming the field, state
 unchanged), limits on sessions, expiry."""
 
+import json
+
 import pytest
 
 from tests.service.conftest import VIDEO, make_client, report, start
@@ -134,3 +136,119 @@ def test_idle_sessions_expire(monkeypatch):
         assert client.get(f"/v1/sessions/{old}").status_code == 404
         assert client.get(f"/v1/sessions/{kept}").status_code == 200
         assert len(store) == 1 and store.expired == 1
+
+
+@pytest.mark.parametrize(
+    ("path_kind", "changes", "field"),
+    [
+        ("chunks", {"index": "0"}, "index"),
+        ("chunks", {"index": True}, "index"),
+        ("chunks", {"level": 1.0}, "level"),
+        ("chunks", {"buffer_s": "8"}, "buffer_s"),
+        ("chunks", {"size_bytes": True}, "size_bytes"),
+        ("start", {"chunk_s": True}, "chunk_s"),
+        ("start", {"ladder_kbps": ["300", 750]}, "ladder_kbps.0"),
+        ("start", {"n_chunks": "48"}, "n_chunks"),
+    ],
+)
+def test_numbers_must_be_json_numbers(client, path_kind, changes, field):
+    """No coercion: a string or a boolean where a number belongs is a 422 naming the field."""
+    if path_kind == "start":
+        answer = client.post("/v1/sessions", json={**VIDEO, **changes})
+    else:
+        session = start(client)["session_id"]
+        body = {**report(0, 1), **changes}
+        answer = client.post(f"/v1/sessions/{session}/chunks", json=body)
+    assert answer.status_code == 422 and answer.json()["detail"].startswith(field), answer.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+def test_only_json_bodies_are_read(client, content_type):
+    """What a web page may post cross-origin without a CORS check starts no session."""
+    headers = {"content-type": content_type} if content_type else {}
+    body = json.dumps(VIDEO).encode()
+    for path in ("/v1/sessions", "/v1/admin/reload"):  # a fast route, and one of FastAPI's
+        answer = client.post(path, content=body, headers=headers)
+        assert answer.status_code == 415, (path, answer.text)
+        assert answer.json()["detail"].startswith("content-type: ")
+    assert client.get("/metrics").text.count('abr_errors_total{status="415"} 2.0') == 1
+    json_utf8 = {"content-type": "application/json; charset=utf-8"}
+    assert client.post("/v1/sessions", content=body, headers=json_utf8).status_code == 201
+
+
+def test_a_throughput_beyond_any_link_is_refused(client):
+    session = start(client)["session_id"]
+    url = f"/v1/sessions/{session}/chunks"
+    answer = client.post(url, json=report(0, 1, size_bytes=1e13, download_s=1e-310))
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("download_s: ")
+    assert client.post(url, json=report(0, 1)).status_code == 200  # the session unchanged
+
+
+def test_replays_of_older_chunks_say_what_happened(client):
+    session = start(client)["session_id"]
+    url = f"/v1/sessions/{session}/chunks"
+    for index in range(3):
+        assert client.post(url, json=report(index, 1)).status_code == 200
+    older = client.post(url, json=report(0, 1)).json()["detail"]
+    assert older == "index: chunk 0 was already applied; the session expects chunk 3"
+    changed = client.post(url, json=report(2, 1, buffer_s=1.0)).json()["detail"]
+    assert changed.startswith("index: chunk 2 was already applied with other values")
+
+
+def _concurrently(*requests):
+    """The app's answers to requests sent at once (one event loop, as a server runs them)."""
+    import asyncio
+
+    import httpx
+
+    from service.app import create_app
+    from service.settings import ServiceSettings
+
+    app = create_app(ServiceSettings())
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+                started = await client.post("/v1/sessions", json=VIDEO)
+                session = started.json()["session_id"]
+                answers = await asyncio.gather(*(request(client, session) for request in requests))
+                log = await client.get(f"/v1/sessions/{session}")
+                return answers, log
+
+    return asyncio.run(run())
+
+
+def test_identical_reports_sent_at_once_all_get_the_one_answer():
+    def send(client, session):
+        return client.post(f"/v1/sessions/{session}/chunks", json=report(0, 1))
+
+    answers, log = _concurrently(*[send] * 50)
+    assert {answer.status_code for answer in answers} == {200}
+    assert len({answer.text for answer in answers}) == 1
+    assert log.json()["chunks"] == 1
+
+
+def test_an_end_racing_a_report_counts_the_chunk_exactly_when_it_was_answered():
+    async def report_then_wait(client, session):
+        return await client.post(f"/v1/sessions/{session}/chunks", json=report(0, 1))
+
+    async def end(client, session):
+        return await client.delete(f"/v1/sessions/{session}")
+
+    (reported, ended), _ = _concurrently(report_then_wait, end)
+    assert reported.status_code == 200 and ended.json()["chunks"] == 1
+
+
+def test_an_unexpected_error_is_a_counted_json_500(client, monkeypatch):
+    session = start(client)["session_id"]
+
+    async def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client.app.state.service.engine, "apply_report", broken)
+    answer = client.post(f"/v1/sessions/{session}/chunks", json=report(0, 1))
+    assert answer.status_code == 500 and answer.json() == {"detail": "internal error; it is logged"}
+    assert 'abr_errors_total{status="500"} 1.0' in client.get("/metrics").text
