@@ -5,11 +5,11 @@ with the size table only when the session uploaded one."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import orjson
 
 from abr.media.video import Video, make_video
 from abr.policies.base import Policy
@@ -40,8 +40,8 @@ def encode_session(session: PlayerSession) -> bytes:
         "next": session.next_index,
         "last_level": session.last_level,
         "buffer_s": session.buffer_s,
-        "tput": session.throughput_kbps.tolist(),
-        "dl": session.download_s.tolist(),
+        "tput": session.throughput_kbps,
+        "dl": session.download_s,
         "hist": session.history_count,
         "levels": session.levels,
         "rebuf": session.rebuffer_s,
@@ -52,14 +52,14 @@ def encode_session(session: PlayerSession) -> bytes:
         "last_answer": session.last_answer,
         "reported_at_s": session.reported_at_s,
     }
-    return json.dumps(record, separators=(",", ":")).encode()
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def decode_session(
     data: bytes, nominal: NominalVideo, new_policy: NewPolicy, fallback_name: str
 ) -> PlayerSession:
     try:
-        record = json.loads(data)
+        record = orjson.loads(data)
         if record.get("v") != SESSION_FORMAT:
             raise SessionFormatError(
                 f"session format {record.get('v')!r}; this version reads {SESSION_FORMAT}"

@@ -12,7 +12,7 @@ import numpy as np
 
 from abr.media.video import Video
 from abr.player.qoe import make_qoe, summarize_session
-from abr.player.state import PlayerState, player_state
+from abr.player.state import PlayerState
 from abr.policies.base import Policy
 from abr.sim.config import SimConfig
 
@@ -59,15 +59,24 @@ class PlayerSession:
         return self.next_index >= self.video.n_chunks
 
     def player_state(self) -> PlayerState:
-        """A copy: later reports do not change it (decisions may be made after a wait)."""
-        return player_state(
-            self.video,
-            chunk_index=np.array([self.next_index]),
+        """A copy: later reports do not change it (decisions may be made after a wait). What
+        `player_state` builds for one session, built from scalars (a third of its time, on
+        every chunk report)."""
+        video, index = self.video, self.next_index
+        done = index >= video.n_chunks
+        sizes = video.sizes_bytes[:, min(index, video.n_chunks - 1)]
+        return PlayerState(
             last_level=np.array([self.last_level]),
             buffer_s=np.array([self.buffer_s]),
             throughput_kbps=self.throughput_kbps[None, :].copy(),
             download_s=self.download_s[None, :].copy(),
             history_count=np.array([self.history_count]),
+            next_sizes_bytes=np.zeros((1, video.n_levels)) if done else sizes[None, :].copy(),
+            chunk_index=np.array([index]),
+            chunks_left=np.array([video.n_chunks - index]),
+            bitrates_kbps=video.bitrates_kbps,
+            chunk_s=video.chunk_s,
+            n_chunks=video.n_chunks,
         )
 
     def summary(self) -> dict[str, object]:

@@ -280,3 +280,29 @@ def test_redis_out_of_memory_is_a_503_to_retry(redis_url) -> None:
         await store.close()
 
     asyncio.run(run())
+
+
+def test_a_session_state_is_what_the_simulator_builds() -> None:
+    from abr.player.state import player_state
+
+    sizes = 1e5 + 1e3 * np.arange(20.0).reshape(2, 10)  # another size at every chunk
+    video = make_video(LADDER, 4.0, sizes, "own")
+    session = PlayerSession("s", "bb", "lin", video, _policy_for("bb", video))
+    session.throughput_kbps[-3:] = [900.0, 1200.0, 700.0]
+    session.download_s[-3:] = [1.1, 0.9, 2.0]
+    session.history_count, session.buffer_s, session.last_level = 3, 7.5, 1
+    for index in (0, 3, 9, 10):  # 10: after the last chunk
+        session.next_index = index
+        fast = session.player_state()
+        built = player_state(
+            session.video,
+            np.array([index]),
+            np.array([1]),
+            np.array([7.5]),
+            session.throughput_kbps[None, :].copy(),
+            session.download_s[None, :].copy(),
+            np.array([3]),
+        )
+        for name in fast.__dataclass_fields__:
+            assert np.array_equal(getattr(fast, name), getattr(built, name)), (index, name)
+            assert np.asarray(getattr(fast, name)).dtype == np.asarray(getattr(built, name)).dtype
