@@ -111,8 +111,6 @@ class DqnConfig:
     times the coefficient of variation of the throughputs its player measured"""
     teacher_buffer_per_cv: float = 0.3
     """see teacher_buffer_scaling"""
-    teacher_every_steps: int = 1
-    """label the sessions' states every this many vectorised steps"""
     teacher_capacity: int = 200_000
     """labelled states kept (the latest)"""
     teacher_batch_size: int = 128
@@ -122,8 +120,6 @@ class DqnConfig:
     advantages regressed onto the oracle's per-level plan values"""
     teacher_margin: float = 0.8
     """l(a_T, a) of the teacher's large-margin loss, in reward units"""
-    teacher_plays: bool = False
-    """the teacher's own levels drive the sessions (labels on its play only: no DAgger)"""
     teacher_weight_start: float = 1.0
     """the labels' weight in the loss at the start ..."""
     teacher_weight_end: float = 1.0
@@ -150,9 +146,6 @@ class DqnConfig:
     """the target network's Polyak rate (1: hard copies every target_update_every updates)"""
     target_update_every: int = 1_000
     """updates between hard copies of the target network"""
-    eval_average_tau: float | None = None
-    """validate and keep a Polyak average of the online weights at this rate (none: the online
-    network itself)"""
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     """the trunk's layer widths (the rung head's is half the last)"""
     double: bool = True
@@ -264,7 +257,6 @@ def _validate(config: DqnConfig) -> None:
         "learning_rate": config.learning_rate > 0,
         "learning_rate_end": config.learning_rate_end is None or config.learning_rate_end > 0,
         "target_tau": 0.0 < config.target_tau <= 1.0,
-        "eval_average_tau": config.eval_average_tau is None or 0.0 < config.eval_average_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         **{name: getattr(config, name) in names for name, names in CHOICES.items()},
         "demo_env_steps": config.demo_env_steps >= 1,
@@ -279,12 +271,10 @@ def _validate(config: DqnConfig) -> None:
             config.teacher_buffer_scaling in TEACHER_BUFFER_SCALINGS
             and (config.teacher_buffer_scaling != "volatility" or config.ladders == "sampled")
         ),
-        "teacher_every_steps": config.teacher_every_steps >= 1,
         "teacher_capacity": config.teacher_capacity >= config.teacher_batch_size,
         "teacher_batch_size": config.teacher_batch_size >= 1,
         "teacher_margin": config.teacher_margin >= 0.0,
         "teacher_loss": config.teacher_loss == "margin" or config.teacher != "mpc",
-        "teacher_plays": not config.teacher_plays or config.teacher != "none",
         "td_loss_weight": config.td_loss_weight >= 0.0,
         "teacher_weight_start": config.teacher_weight_start >= 0.0,
         "teacher_weight_end": config.teacher_weight_end >= 0.0,

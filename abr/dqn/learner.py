@@ -41,10 +41,6 @@ class Learner:
         self.config = config
         self.online_network = online_network
         self.target_network = copy.deepcopy(online_network)
-        # what validation plays and best.pt keeps: the online network, or an average of it
-        self.evaluated_network = (
-            online_network if config.eval_average_tau is None else copy.deepcopy(online_network)
-        )
         # foreach: one kernel per step for all parameters (the CPU default is one per tensor)
         self.optimizer = torch.optim.Adam(
             online_network.parameters(), lr=config.learning_rate, foreach=True
@@ -138,14 +134,11 @@ class Learner:
             polyak_update(self.online_network, self.target_network, config.target_tau)
         elif self.updates % config.target_update_every == 0:
             self.target_network.load_state_dict(self.online_network.state_dict())
-        if config.eval_average_tau is not None:
-            polyak_update(self.online_network, self.evaluated_network, config.eval_average_tau)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "online": self.online_network.state_dict(),
             "target": self.target_network.state_dict(),
-            "evaluated": self.evaluated_network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
         }
@@ -153,7 +146,6 @@ class Learner:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.online_network.load_state_dict(saved["online"])
         self.target_network.load_state_dict(saved["target"])
-        self.evaluated_network.load_state_dict(saved["evaluated"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.generator.set_state(saved["generator"].cpu())  # map_location moved it
 

@@ -190,7 +190,7 @@ def train(
         else None
     )
     learner = Learner(config, online_network, generator, demo_replay, labels)
-    greedy = GreedyQPolicy(learner.evaluated_network, spec, device)
+    greedy = GreedyQPolicy(learner.online_network, spec, device)
     validation = build_validation(config, val_sets, video)
     metrics_path = run_dir / "metrics.csv"
     scalars = SummaryWriter(str(run_dir / "tensorboard"))
@@ -242,7 +242,7 @@ def train(
             if state.val_qoe > state.best_val_qoe:
                 state.best_val_qoe = state.val_qoe
                 best = best_payload(
-                    learner.evaluated_network,
+                    learner.online_network,
                     spec,
                     config.to_dict(),
                     state.val_qoe,
@@ -310,22 +310,15 @@ def play_and_learn(
     plays one chunk, its transitions enter the replay, and the learner updates. The epsilon
     played and the last update's loss (None before learning starts), left on the device."""
     # ---- teach: the teacher labels the states the learner is in
-    step_index = env_steps // config.n_sessions
-    taught = None  # the teacher's levels for the sessions now
-    if labels is not None and (
-        config.teacher_plays or step_index % config.teacher_every_steps == 0
-    ):
+    if labels is not None:
         taught, values = collector.teach(config.teacher_loss == "advantage")
         labels.add(collector.observation(), taught, values)
 
-    # ---- act: epsilon-greedy over all sessions (or the teacher's own play, without DAgger)
+    # ---- act: epsilon-greedy over all sessions
     epsilon = linear_schedule(
         config.epsilon_start, config.epsilon_end, config.epsilon_decay_env_steps, env_steps
     )
-    action = collector.act(learner.online_network, epsilon)
-    if config.teacher_plays and taught is not None:
-        action = taught
-    replay.add(collector.step(action))
+    replay.add(collector.step(collector.act(learner.online_network, epsilon)))
     env_steps += config.n_sessions
 
     # ---- learn

@@ -57,8 +57,6 @@ def test_flags_set_the_settings_they_name_with_the_dataclass_types() -> None:
         "1",
         "--demo-policy",
         "mpc",
-        "--eval-average-tau",
-        "0.01",
     )
     expected = load_config(
         None,
@@ -68,7 +66,6 @@ def test_flags_set_the_settings_they_name_with_the_dataclass_types() -> None:
         hidden=[64, 32],
         train_mbps_factors=[0.5, 1.0],
         demo_policy="mpc",
-        eval_average_tau=0.01,
     )
     assert config == expected
     assert _config() == load_config(None)  # no flag: the defaults

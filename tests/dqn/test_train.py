@@ -176,7 +176,7 @@ def check_resume_is_exact(config, tmp_path) -> None:
     assert (resumed.env_steps, resumed.updates) == (straight.env_steps, straight.updates)
     a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
-    for network in ("online", "evaluated"):
+    for network in ("online", "target"):
         for name in a[network]:
             torch.testing.assert_close(a[network][name], b[network][name], rtol=0, atol=0)
 
@@ -185,10 +185,6 @@ def test_resume_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
     check_resume_is_exact(load_config(None, **SMALL), tmp_path)
     rows = (tmp_path / "killed" / "metrics.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["800", "1600"]
-
-
-def test_resume_with_an_averaged_network_is_exact_too(tmp_path):
-    check_resume_is_exact(load_config(None, **SMALL, eval_average_tau=0.05), tmp_path)
 
 
 DQFD = dict(demo_policy="mpc", demo_env_steps=800, demo_batch_size=16, demo_pretrain_updates=20)
@@ -252,25 +248,6 @@ def test_demonstration_settings_are_checked():
     ):
         with pytest.raises(ValueError, match=f"invalid settings: {next(iter(bad))}$"):
             load_config(None, **bad)
-
-
-def test_validation_plays_the_averaged_network_when_asked(tmp_path):
-    """With a tiny averaging rate the average hardly leaves the initial weights while the online
-    network moves: validation, best.pt and the checkpoint's copy are that average."""
-    config = load_config(None, **SMALL, eval_average_tau=1e-6, learning_rate=1e-3)
-    train(config, tmp_path / "run")
-    torch.manual_seed(config.seed)  # the same draws as train() makes for the online network
-    dim = ObservationSpec(n_levels=6, history_len=config.history_len).dim
-    initial = QNetwork(dim, 6, config.hidden, config.dueling).state_dict()
-    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
-    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["model"]
-    moved = max((saved["online"][k] - initial[k]).abs().max() for k in initial)
-    assert moved > 1e-2
-    for name in initial:
-        torch.testing.assert_close(saved["evaluated"][name], initial[name], rtol=0, atol=1e-4)
-        torch.testing.assert_close(best[name], initial[name], rtol=0, atol=1e-4)
-    with pytest.raises(ValueError, match="invalid settings: eval_average_tau"):
-        load_config(None, eval_average_tau=0.0)
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
