@@ -1,4 +1,7 @@
-"""Training configuration: defaults here, a TOML file over them, command-line flags over both."""
+"""Training configuration: defaults here, a TOML file over them, command-line flags over both.
+
+The defaults are the shipped model's recipe (configs/default_model.toml adds only its data: the
+trace folders of `abr traces split` and the video); other recipes say how they differ."""
 
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ class DqnConfig:
     """the QoE the rewards, the teacher and validation score (Pensieve's lin, log, hd)"""
     reward_scale: float = 1.0
     """reward units per QoE unit (times the ladder's own scale over sampled ladders)"""
-    ladders: str = "one"
+    ladders: str = "sampled"
     """one: the config's video, a model for its ladder (abr-obs-v1); sampled: a new sampled
     video every episode, one model for any ladder of 2..max_rungs rungs (abr-obs-v2)"""
     max_rungs: int = 12
@@ -71,9 +74,9 @@ class DqnConfig:
     """sampled: the range of a ladder's lowest rung, kbps (log-uniform)"""
     ladder_chunk_s: list[float] = field(default_factory=lambda: [1.0, 10.0])
     """sampled: the range of a video's chunk length, seconds"""
-    train_mbps_factors: list[float] = field(default_factory=lambda: [1.0])
+    train_mbps_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     """training traces replayed at each of these bandwidth factors (abr/media/augment.py)"""
-    train_time_factors: list[float] = field(default_factory=lambda: [1.0])
+    train_time_factors: list[float] = field(default_factory=lambda: [0.5, 1.0])
     """... and at each of these clock factors (0.5: fluctuations twice as fast)"""
     n_sessions: int = 64
     """simulated sessions stepped together"""
@@ -86,20 +89,20 @@ class DqnConfig:
     """one ladder: the observation clips throughputs at this times the top bitrate"""
 
     # ---- teacher and demonstrations
-    demo_policy: str = "none"
+    demo_policy: str = "mpc"
     """DQfD: a baseline whose play is kept as demonstrations for the whole run (none: no
     demonstrations)"""
     demo_env_steps: int = 100_000
     """chunk downloads of the demonstrator, collected before training"""
-    demo_batch_size: int = 64
+    demo_batch_size: int = 128
     """demonstrations in every update"""
     demo_margin: float = 0.8
     """l(a_E, a) of the demonstrations' large-margin loss, in reward units"""
     demo_loss_weight: float = 1.0
     """the weight of the demonstrations' large-margin loss"""
-    demo_pretrain_updates: int = 0
+    demo_pretrain_updates: int = 2000
     """updates on the demonstrations alone before the agent acts"""
-    teacher: str = "none"
+    teacher: str = "oracle"
     """DAgger: the teacher that labels the states the learner visits (oracle: the future-aware
     lookahead; mpc: RobustMPC; none)"""
     teacher_horizon: int = 4
@@ -113,36 +116,36 @@ class DqnConfig:
     """see teacher_buffer_scaling"""
     teacher_capacity: int = 200_000
     """labelled states kept (the latest)"""
-    teacher_batch_size: int = 128
+    teacher_batch_size: int = 256
     """labelled states in every update"""
-    teacher_loss: str = "margin"
+    teacher_loss: str = "advantage"
     """margin: DQfD's large-margin loss toward the teacher's level; advantage: the network's
     advantages regressed onto the oracle's per-level plan values"""
     teacher_margin: float = 0.8
     """l(a_T, a) of the teacher's large-margin loss, in reward units"""
-    teacher_weight_start: float = 1.0
+    teacher_weight_start: float = 0.01
     """the labels' weight in the loss at the start ..."""
     teacher_weight_end: float = 1.0
     """... and after teacher_weight_decay_env_steps, linear between"""
-    teacher_weight_decay_env_steps: int = 0
+    teacher_weight_decay_env_steps: int = 400_000
     """env steps over which the labels' weight moves from start to end (0: start throughout)"""
 
     # ---- learner
-    td_loss_weight: float = 1.0
+    td_loss_weight: float = 0.0
     """the TD loss's weight (0: none, and no agent batch or TD target is computed)"""
     batch_size: int = 256
     """the agent's transitions in every update"""
     learning_rate: float = 1e-4
     """Adam's step size"""
-    learning_rate_end: float | None = None
-    """annealed linearly to this over the run (none: constant)"""
-    gamma: float = 0.99
+    learning_rate_end: float = 1e-5
+    """annealed linearly to this over the run (equal to learning_rate: constant)"""
+    gamma: float = 0.95
     """the discount per chunk"""
     n_step: int = 3
     """n of the n-step returns"""
     grad_clip: float = 10.0
     """the gradients' largest norm"""
-    target_tau: float = 1.0
+    target_tau: float = 0.005
     """the target network's Polyak rate (1: hard copies every target_update_every updates)"""
     target_update_every: int = 1_000
     """updates between hard copies of the target network"""
@@ -164,21 +167,21 @@ class DqnConfig:
     """the agent's transitions kept"""
 
     # ---- run
-    total_env_steps: int = 200_000
+    total_env_steps: int = 800_000
     """chunk downloads, summed over sessions"""
     learning_starts: int = 5_000
     """env steps before the first update"""
     updates_per_step: int = 1
     """gradient updates per vectorised step of all sessions"""
-    epsilon_start: float = 1.0
+    epsilon_start: float = 0.1
     """exploration's epsilon at the start ..."""
-    epsilon_end: float = 0.02
+    epsilon_end: float = 0.01
     """... and after epsilon_decay_env_steps, linear between"""
-    epsilon_decay_env_steps: int = 100_000
+    epsilon_decay_env_steps: int = 200_000
     """env steps over which epsilon decays"""
-    val_every_env_steps: int = 20_000
+    val_every_env_steps: int = 25_000
     """env steps between validations (each keeps the best model and writes a checkpoint)"""
-    val_score: str = "mean"
+    val_score: str = "worst_gain"
     """mean: the mean QoE over all validation traces; worst_gain: the smallest gain over
     RobustMPC across validation sets"""
     seed: int = 0
@@ -255,7 +258,7 @@ def _validate(config: DqnConfig) -> None:
         "throughput_clip": config.throughput_clip > 0,
         "gamma": 0.0 <= config.gamma <= 1.0,
         "learning_rate": config.learning_rate > 0,
-        "learning_rate_end": config.learning_rate_end is None or config.learning_rate_end > 0,
+        "learning_rate_end": config.learning_rate_end > 0,
         "target_tau": 0.0 < config.target_tau <= 1.0,
         "replay_capacity": config.replay_capacity >= config.batch_size,
         **{name: getattr(config, name) in names for name, names in CHOICES.items()},

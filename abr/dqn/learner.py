@@ -151,9 +151,7 @@ class Learner:
 
 
 def learning_rate(config: DqnConfig, env_steps: int) -> float:
-    """Adam's step size now: constant, or annealed linearly to `learning_rate_end`."""
-    if config.learning_rate_end is None:
-        return config.learning_rate
+    """Adam's step size now: annealed linearly to `learning_rate_end` (constant when equal)."""
     return linear_schedule(
         config.learning_rate, config.learning_rate_end, config.total_env_steps, env_steps
     )

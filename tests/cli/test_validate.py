@@ -19,12 +19,17 @@ def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("validate")
     train(load_config(None, **SMALL), root / "run")
     export_onnx(root / "run", root / "model.onnx")
+    lines = [f"{k} = {json.dumps(v)}" for k, v in SMALL.items()]
+    (root / "small.toml").write_text("\n".join(lines) + "\n")  # the run's settings, for validate
     return root
 
 
 def test_an_exported_model_scores_what_training_recorded_for_it(small_run):
     summary = json.loads((small_run / "run" / "summary.json").read_text())
-    scored = last_json(abr("validate", f"onnx:{small_run / 'model.onnx'}", "mpc", "--json"))
+    config = ["--config", str(small_run / "small.toml")]
+    scored = last_json(
+        abr("validate", f"onnx:{small_run / 'model.onnx'}", "mpc", *config, "--json")
+    )
     assert scored["score_kind"] == "mean"
     assert scored["policies"]["mpc"]["score"] == pytest.approx(summary["mpc_val_qoe"])
     model = scored["policies"][f"onnx:{small_run / 'model.onnx'}"]
@@ -34,7 +39,8 @@ def test_an_exported_model_scores_what_training_recorded_for_it(small_run):
 
 def test_the_worst_gain_score_is_the_smallest_gain_over_robustmpc(small_run):
     model = f"onnx:{small_run / 'model.onnx'}"
-    scored = last_json(abr("validate", model, "rb", "mpc", "--val-score", "worst_gain", "--json"))
+    config = ["--config", str(small_run / "small.toml"), "--val-score", "worst_gain"]
+    scored = last_json(abr("validate", model, "rb", "mpc", *config, "--json"))
     assert scored["policies"]["mpc"]["score"] == 0.0
     for name in (model, "rb"):
         figures = scored["policies"][name]

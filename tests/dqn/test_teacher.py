@@ -94,13 +94,19 @@ def test_the_label_weight_follows_its_schedule():
 def _greedy_agreement(tmp_path, name, weight, loss="margin"):
     config = load_config(
         None,
-        **{**SMALL, "learning_starts": 320, "learning_rate": 1e-3, "total_env_steps": 2400},
-        teacher="oracle",
-        teacher_horizon=2,
-        teacher_weight_start=weight,
-        teacher_weight_end=weight,
-        teacher_margin=0.8,
-        teacher_loss=loss,
+        **{
+            **SMALL,
+            "learning_starts": 320,
+            "learning_rate": 1e-3,
+            "learning_rate_end": 1e-3,
+            "total_env_steps": 2400,
+            "teacher": "oracle",
+            "teacher_horizon": 2,
+            "teacher_weight_start": weight,
+            "teacher_weight_end": weight,
+            "teacher_margin": 0.8,
+            "teacher_loss": loss,
+        },
     )
     train(config, tmp_path / name)
     saved = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
@@ -128,7 +134,9 @@ def test_the_advantage_loss_pulls_the_advantages_toward_the_teachers(tmp_path):
 
 @pytest.mark.parametrize("loss", ["margin", "advantage"])
 def test_resume_with_a_teacher_is_exact_too(tmp_path, loss):
-    config = load_config(None, **SMALL, teacher="oracle", teacher_horizon=2, teacher_loss=loss)
+    config = load_config(
+        None, **{**SMALL, "teacher": "oracle", "teacher_horizon": 2, "teacher_loss": loss}
+    )
     check_resume_is_exact(config, tmp_path)
 
 

@@ -28,7 +28,32 @@ from abr.player.observation import ObservationSpec  # noqa: E402
 from abr.policies.registry import make_policy  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
 
+# A plain DQN: no teacher, no demonstrations, one ladder, TD at full weight, hard target
+# copies, a constant learning rate and epsilon from 1 (what the small runs of these tests
+# exercise; the defaults are the shipped recipe's)
+PLAIN = dict(
+    ladders="one",
+    train_mbps_factors=[1.0],
+    train_time_factors=[1.0],
+    demo_policy="none",
+    demo_pretrain_updates=0,
+    teacher="none",
+    teacher_loss="margin",
+    teacher_weight_start=1.0,
+    teacher_weight_decay_env_steps=0,
+    td_loss_weight=1.0,
+    gamma=0.99,
+    target_tau=1.0,
+    learning_rate_end=1e-4,  # the learning rate: constant
+    updates_per_step=1,
+    demo_batch_size=64,
+    teacher_batch_size=128,
+    epsilon_start=1.0,
+    epsilon_end=0.02,
+    val_score="mean",
+)
 SMALL = dict(
+    **PLAIN,
     total_env_steps=1_600,
     learning_starts=320,
     val_every_env_steps=800,
@@ -69,7 +94,7 @@ def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
 @pytest.mark.parametrize("refinements", [{}, {"double": False, "dueling": False, "per": False}])
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path, refinements):
     def weights(seed, name):
-        train(load_config(None, **SMALL, **refinements, seed=seed), tmp_path / name)
+        train(load_config(None, **{**SMALL, **refinements, "seed": seed}), tmp_path / name)
         network, _ = load_best_model(tmp_path / name / "best.pt")
         return torch.cat([p.flatten() for p in network.parameters()])
 
@@ -95,7 +120,9 @@ def test_config_errors_name_the_setting(tmp_path):
 def test_a_shorter_history_trains_and_validates_and_a_longer_one_is_refused(tmp_path):
     """The bench, validation and the service keep 8 chunks of history: a model may read fewer
     (here 4, through a whole run with validation), not more."""
-    result = train(load_config(None, **SMALL, history_len=4, robust_window=3), tmp_path / "run")
+    result = train(
+        load_config(None, **{**SMALL, "history_len": 4, "robust_window": 3}), tmp_path / "run"
+    )
     network, spec = load_best_model(tmp_path / "run" / "best.pt")
     assert spec.history_len == 4 and network.obs_dim == spec.dim == 3 + 2 * 4 + 6 + 2
     assert math.isfinite(result.best_val_qoe)
@@ -111,7 +138,7 @@ def test_every_shipped_config_loads(path):
 
 def test_learning_rate_is_annealed_when_asked(tmp_path):
     constant = load_config(None, **SMALL)
-    annealed = load_config(None, **SMALL, learning_rate=1e-3, learning_rate_end=1e-4)
+    annealed = load_config(None, **{**SMALL, "learning_rate": 1e-3, "learning_rate_end": 1e-4})
     assert learning_rate(constant, 800) == constant.learning_rate
     assert learning_rate(annealed, 0) == pytest.approx(1e-3)
     assert learning_rate(annealed, 800) == pytest.approx(5.5e-4)  # half way through 1,600 steps
@@ -123,13 +150,10 @@ def test_learning_rate_is_annealed_when_asked(tmp_path):
 
 
 def test_only_training_traces_are_augmented():
-    plain = load_config(None, traces=["traces/default/train"])
+    plain = load_config(None, **SMALL)
     train_traces, val_traces = split_traces(plain)
     config = load_config(
-        None,
-        traces=["traces/default/train"],
-        train_mbps_factors=[0.5, 1.0],
-        train_time_factors=[2.0],
+        None, **{**SMALL, "train_mbps_factors": [0.5, 1.0], "train_time_factors": [2.0]}
     )
     augmented_train, same_val = split_traces(config)
     assert len(augmented_train) == 2 * len(train_traces)
@@ -192,7 +216,7 @@ DQFD = dict(demo_policy="mpc", demo_env_steps=800, demo_batch_size=16, demo_pret
 
 def test_resume_with_demonstrations_is_exact_too(tmp_path):
     """The resumed run collects the same demonstrations again and samples them on."""
-    check_resume_is_exact(load_config(None, **SMALL, **DQFD), tmp_path)
+    check_resume_is_exact(load_config(None, **{**SMALL, **DQFD}), tmp_path)
 
 
 def test_pretraining_on_demonstrations_makes_the_greedy_policy_the_demonstrators(tmp_path):
@@ -201,11 +225,16 @@ def test_pretraining_on_demonstrations_makes_the_greedy_policy_the_demonstrators
     written); without it (weight 0), TD learning on the same demonstrations does not (0.12)."""
     config = load_config(
         None,
-        **{**SMALL, "learning_starts": 10_000, "learning_rate": 1e-3},
-        demo_policy="bb",
-        demo_env_steps=1_500,
-        demo_batch_size=64,
-        demo_pretrain_updates=300,
+        **{
+            **SMALL,
+            "learning_starts": 10_000,
+            "learning_rate": 1e-3,
+            "learning_rate_end": 1e-3,
+            "demo_policy": "bb",
+            "demo_env_steps": 1_500,
+            "demo_batch_size": 64,
+            "demo_pretrain_updates": 300,
+        },
     )
     video = load_video(config.video)
     spec = ObservationSpec(n_levels=6, history_len=config.history_len)

@@ -70,7 +70,7 @@ def test_bad_validation_settings_are_named(two_sets):
 
 
 def test_a_run_scored_by_worst_gain_keeps_its_best_by_that_score(tmp_path):
-    config = load_config(None, **SMALL, val_traces=FOLDERS, val_score="worst_gain")
+    config = load_config(None, **{**SMALL, "val_traces": FOLDERS, "val_score": "worst_gain"})
     _, sets = split_traces(config)
     assert list(sets) == FOLDERS
     result = train(config, tmp_path / "run")

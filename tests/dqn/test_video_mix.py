@@ -76,7 +76,9 @@ def test_every_episode_plays_a_new_video_with_scaled_rewards():
 
 
 def test_the_config_s_ranges_reach_the_sampler_and_the_metadata():
-    config = load_config(None, **ANY_LADDER, ladder_lowest_kbps=[1500, 2000], ladder_chunk_s=[2, 3])
+    config = load_config(
+        None, **{**ANY_LADDER, "ladder_lowest_kbps": [1500, 2000], "ladder_chunk_s": [2, 3]}
+    )
     sampler = ladder_sampler(config)
     rng = np.random.default_rng(0)
     for video in [sampler.sample(rng) for _ in range(50)]:
@@ -84,7 +86,7 @@ def test_the_config_s_ranges_reach_the_sampler_and_the_metadata():
     assert trained_over(config)["lowest_kbps"] == [1500, 2000]
     assert trained_over(config)["chunk_s"] == [2, 3]
     with pytest.raises(ValueError, match="ladder_chunk_s"):
-        load_config(None, **ANY_LADDER, ladder_chunk_s=[3, 2])
+        load_config(None, **{**ANY_LADDER, "ladder_chunk_s": [3, 2]})
 
 
 def test_the_config_s_match_from_reaches_every_episode_s_traces():
@@ -104,7 +106,7 @@ def test_the_config_s_match_from_reaches_every_episode_s_traces():
             assert min(medians_on_ladder) < 0.5  # the ladder's lower half is reached
     assert trained_over(mix.config)["scaled_median_from_ladder_position"] == 0.0
     with pytest.raises(ValueError, match="ladder_match_from"):
-        load_config(None, **ANY_LADDER, ladder_match_from=1.5)
+        load_config(None, **{**ANY_LADDER, "ladder_match_from": 1.5})
 
 
 def test_the_oracle_s_values_are_padded_for_the_missing_rungs():
@@ -142,14 +144,14 @@ def test_a_session_with_one_throughput_measured_has_no_variation():
 
 def test_the_volatility_scaling_needs_sampled_ladders():
     with pytest.raises(ValueError, match="teacher_buffer_scaling"):
-        load_config(None, **SMALL, teacher_buffer_scaling="volatility")
+        load_config(None, **{**SMALL, "teacher_buffer_scaling": "volatility"})
 
 
 def test_the_validation_ladders_are_the_same_for_every_run():
     config = load_config(None, **ANY_LADDER)
     _, val = split_traces(config)
     sets_a, videos_a = validation_cases(config, val)
-    sets_b, videos_b = validation_cases(load_config(None, **ANY_LADDER, seed=5), val)
+    sets_b, videos_b = validation_cases(load_config(None, **{**ANY_LADDER, "seed": 5}), val)
     assert list(videos_a) == list(videos_b) and len(videos_a) == 2
     for name in videos_a:
         np.testing.assert_array_equal(videos_a[name].sizes_bytes, videos_b[name].sizes_bytes)
@@ -164,7 +166,7 @@ def test_the_teacher_plans_fewer_chunks_on_long_ladders():
 
 def test_a_sampled_ladder_run_resumes_exactly(tmp_path):
     # every episode over scaled traces, so the checkpoint's bandwidth factor matters
-    check_resume_is_exact(load_config(None, **ANY_LADDER, ladder_keep_traces=0.0), tmp_path)
+    check_resume_is_exact(load_config(None, **{**ANY_LADDER, "ladder_keep_traces": 0.0}), tmp_path)
 
 
 def test_the_model_decides_for_ladders_it_never_saw_in_onnx_as_in_torch(tmp_path):
@@ -195,7 +197,7 @@ def check_onnx_decides_as_torch_on_a_cpu(run: Path, onnx_path: Path) -> None:
 
 
 def test_demonstrations_play_several_sampled_videos():
-    config = load_config(None, **ANY_LADDER, demo_policy="mpc", demo_env_steps=2_000)
+    config = load_config(None, **{**ANY_LADDER, "demo_policy": "mpc", "demo_env_steps": 2_000})
     traces, _ = split_traces(config)
     spec = LadderSpec(history_len=config.history_len)
     demos = ladder_demonstrations(config, traces, load_video(None), spec)
