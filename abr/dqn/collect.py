@@ -108,13 +108,14 @@ class Collector:
         """Every session fetches one chunk; finished ones start again; the n-step transitions
         that became complete."""
         action = np.asarray(action)
-        obs = self.env.obs
+        obs = self.env.encoded(self.env.obs)
         stepped = self.env.step(action)
-        return self.nstep.push(obs, action, stepped.reward, stepped.final_obs, stepped.done)
+        final_obs = self.env.encoded(stepped.final_obs)
+        return self.nstep.push(obs, action, stepped.reward, final_obs, stepped.done)
 
     def state_dict(self) -> dict[str, Any]:
         env_state = self.env.state_dict()
-        state = {
+        state: dict[str, Any] = {
             "nstep": as_tensors(self.nstep.state_dict()),
             "sim": as_tensors(env_state["sim"]),  # type: ignore[arg-type]
             "rng": self.rng.bit_generator.state,

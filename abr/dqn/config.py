@@ -217,7 +217,7 @@ def setting_help() -> dict[str, str]:
     for node, after in zip(body, body[1:], strict=False):
         documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and documented:
-            helps[node.target.id] = " ".join(str(after.value.value).split())  # type: ignore[attr-defined]
+            helps[node.target.id] = " ".join(str(after.value.value).split())  # type: ignore[attr-defined,unused-ignore]
     return helps
 
 

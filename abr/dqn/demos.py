@@ -69,13 +69,14 @@ def collect_demonstrations(
     rounds = math.ceil(env_steps / (n_sessions * video.n_chunks))
     collected: list[Transitions] = []
     for _ in range(rounds):
-        obs = env.reset()
+        obs = env.encoded(env.reset())
         policy.reset(n_sessions, video)
         for _ in range(video.n_chunks):
             action = np.asarray(policy.act(env.player_state()), dtype=np.int64)
             stepped = env.step(action)
-            collected.append(nstep.push(obs, action, stepped.reward, stepped.obs, stepped.done))
-            obs = stepped.obs
+            next_obs = env.encoded(stepped.obs)
+            collected.append(nstep.push(obs, action, stepped.reward, next_obs, stepped.done))
+            obs = next_obs
         if not stepped.done.all():
             raise RuntimeError("demonstration sessions did not end together")
     return Transitions(*(np.concatenate(part) for part in zip(*collected, strict=True)))

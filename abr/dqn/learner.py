@@ -74,11 +74,10 @@ class Learner:
         with_td = config.td_loss_weight > 0
         agent = replay if with_td else None
         parts: list[Batch] = []
-        if agent is not None:
-            if isinstance(replay, PrioritizedReplayBuffer):
-                parts.append(agent.sample(config.batch_size, self.generator, beta))
-            else:
-                parts.append(agent.sample(config.batch_size, self.generator))
+        if isinstance(agent, PrioritizedReplayBuffer):
+            parts.append(agent.sample(config.batch_size, self.generator, beta))
+        elif agent is not None:
+            parts.append(agent.sample(config.batch_size, self.generator))
         if self.demo_replay is not None:
             parts.append(self.demo_replay.sample(config.demo_batch_size, self.generator))
         batch = Batch(*(torch.cat(field) for field in zip(*parts, strict=True))) if parts else None

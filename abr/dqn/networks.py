@@ -105,7 +105,10 @@ class RungQNetwork(nn.Module):
         """The rung head over [features, rung] pairs, [B, W] and [B, R, F] -> [B, R]. Its first
         layer is applied in two parts, the session's once per session and the rung's once per
         rung, rather than to R concatenated copies: the same values, a fraction of the work."""
-        entry, rest = self.rung_head[0][0], self.rung_head[0][1:]
+        layers = self.rung_head[0]
+        assert isinstance(layers, nn.Sequential)
+        entry, rest = layers[0], layers[1:]
+        assert isinstance(entry, nn.Linear)
         width = features.shape[1]
         per_session = F.linear(features, entry.weight[:, :width], entry.bias)  # [B, H]
         per_rung = F.linear(rungs, entry.weight[:, width:])  # [B, R, H]

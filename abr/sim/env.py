@@ -151,6 +151,13 @@ class AbrEnv:
     def observe(self) -> np.ndarray | None:
         return None if self.spec is None else encode(self.player_state(), self.spec)
 
+    @staticmethod
+    def encoded(obs: np.ndarray | None) -> np.ndarray:
+        """`obs` of an environment that has an encoding (a consumer that needs one says so)."""
+        if obs is None:
+            raise ValueError("this environment has no encoding (spec None)")
+        return obs
+
     def step(self, levels: np.ndarray) -> EnvStep:
         """Every session fetches one chunk at `levels` [N]; with autoreset, finished ones start
         their next episode."""
@@ -164,7 +171,8 @@ class AbrEnv:
         if self.autoreset and result.done.any():  # same-step reset
             self._restart(result.done)
             fresh = self.observe()
-            obs = None if fresh is None else np.where(result.done[:, None], fresh, final_obs)
+            if fresh is not None and final_obs is not None:
+                obs = np.where(result.done[:, None], fresh, final_obs)
         self.obs = obs
         return EnvStep(obs, final_obs, qoe, reward, result.done, result)
 
