@@ -30,7 +30,7 @@ from abr.media.video import Video
 from abr.player.qoe import make_qoe
 from abr.player.state import PlayerState
 from abr.sim.config import SimConfig
-from abr.sim.simulator import BatchSimulator
+from abr.sim.simulator import Backend, BatchSimulator
 from abr.sim.trace_table import TraceTable
 
 
@@ -47,7 +47,7 @@ def plan_optimal(
     qoe: str = "lin",
     config: SimConfig | None = None,
     time_bin_s: float = 2.0,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> OptimalPlan:
     config = config or SimConfig()
     table = (
@@ -58,7 +58,7 @@ def plan_optimal(
     metric = make_qoe(qoe, video.bitrates_kbps)
     n_traces, n_levels = table.n_traces, video.n_levels
     # stage 0: chunk 0 at the default level, from an empty buffer (not scored)
-    sim = BatchSimulator(table, video, n_traces, "eval", config, backend=backend)  # type: ignore[arg-type]
+    sim = BatchSimulator(table, video, n_traces, "eval", config, backend=backend)
     first = sim.step(np.full(n_traces, config.default_level))
     trace = np.arange(n_traces)
     ptr, clock_s, buffer_s = sim.ptr.copy(), sim.clock_s.copy(), sim.buffer_s.copy()
@@ -72,7 +72,9 @@ def plan_optimal(
         m = len(trace)
         levels = np.tile(np.arange(n_levels), m)
         origin = np.repeat(np.arange(m), n_levels)
-        step_sim = BatchSimulator(table, video, m * n_levels, "eval", config, backend=backend)  # type: ignore[arg-type]
+        step_sim = BatchSimulator(
+            table, video, m * n_levels, "eval", config, backend=backend, start=False
+        )
         step_sim.load_state(
             trace[origin],
             ptr[origin],

@@ -96,7 +96,7 @@ def _plan(
         m = len(origin)
         level = np.tile(np.arange(n_levels), m)  # [m * L], prefix-major
         parent = np.repeat(np.arange(m), n_levels)
-        sim = BatchSimulator(table, video, m * n_levels, "eval", config)
+        sim = BatchSimulator(table, video, m * n_levels, "eval", config, start=False)
         sim.load_state(
             trace[parent],
             ptr[parent],

@@ -66,7 +66,10 @@ class BatchSimulator:
         config: SimConfig | None = None,
         seed: int | None = None,
         backend: Backend = "auto",
+        start: bool = True,
     ) -> None:
+        """`start` False: the sessions are left unplaced, for `load_state` to put them (a
+        planner's simulators, built per lookahead step: the reset would be thrown away)."""
         if backend == "numba" and not sim_kernel.HAVE_NUMBA:
             raise ValueError("backend 'numba' needs numba: pip install 'abr[fast]'")
         if backend not in ("auto", "numpy", "numba"):
@@ -104,7 +107,8 @@ class BatchSimulator:
         self._ring_pos = 0
         self.history_count = np.zeros(n, dtype=np.int64)
         self._sizes_bytes = np.ascontiguousarray(video.sizes_bytes)
-        self.reset()
+        if start:
+            self.reset()
 
     def set_video(self, video: Video) -> None:
         """Play `video` from now on; every session must be at its start (just reset)."""

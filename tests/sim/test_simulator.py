@@ -220,3 +220,24 @@ def test_the_callers_levels_are_never_modified(envivio, pensieve_test_traces):
     sim.step(levels)
     sim.reset()
     np.testing.assert_array_equal(levels, [4, 5])
+
+
+def test_a_simulator_built_unstarted_steps_as_a_started_one_from_a_loaded_state(
+    pensieve_test_traces, envivio
+) -> None:
+    """What a planner does: build, load_state, step. Without the reset it would throw away,
+    the same results to the last bit."""
+    source = BatchSimulator(pensieve_test_traces, envivio, 12, "train", seed=4)
+    for _ in range(5):
+        source.step(np.arange(12) % envivio.n_levels)
+    saved = (source.trace, source.ptr, source.clock_s, source.buffer_s, source.chunk)
+    sims = [
+        BatchSimulator(source.table, envivio, 12, "eval", start=start) for start in (True, False)
+    ]
+    for sim in sims:
+        sim.load_state(*saved, source.last_level)
+    levels = (np.arange(12) * 5) % envivio.n_levels
+    for _ in range(3):
+        a, b = (sim.step(levels) for sim in sims)
+        for name in a._fields:
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
