@@ -295,8 +295,7 @@ class ServiceGate:
         service: Any,
     ) -> None:
         try:
-            body = await self._read_body(receive)
-            check_json(scope["headers"], body)
+            body = await self._read_body(scope, receive)
             status, answer = await route.respond(service, body, params)
         except BodyTooLarge:
             await self._too_large(send, service)
@@ -319,8 +318,7 @@ class ServiceGate:
         """To FastAPI, with the body read here first (up to the limit): an oversized body is
         our 413 before any route sees it, whatever route it was sent to."""
         try:
-            body = await self._read_body(receive)
-            check_json(scope["headers"], body)
+            body = await self._read_body(scope, receive)
         except BodyTooLarge:
             await self._too_large(send, service)
             return
@@ -340,7 +338,8 @@ class ServiceGate:
 
         await self.app(scope, replay, send)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        """The request's whole body, refused past the limit or when it is not JSON."""
         parts, size, more = [], 0, True
         while more:
             message = await receive()
@@ -352,7 +351,9 @@ class ServiceGate:
                 raise BodyTooLarge
             parts.append(part)
             more = message.get("more_body", False)
-        return b"".join(parts)
+        body = b"".join(parts)
+        check_json(scope["headers"], body)
+        return body
 
     async def _too_large(self, send: Send, service: Any) -> None:
         await self._error(send, service, 413, f"body: larger than {self.max_body_bytes} bytes")

@@ -256,8 +256,7 @@ class RedisStore:
 
     def _unreadable(self, session_id: str, reason: str) -> NoReturn:
         self._committed.forget(session_id)
-        log.warning("%s: %s: %s", STORE_UNREADABLE, session_id, reason)
-        raise UnreadableSession(session_id, reason)
+        raise _unreadable(session_id, reason)
 
 
 class CommittedBytes:
@@ -298,7 +297,12 @@ async def _reach(call: Awaitable[T], session_id: str | None = None) -> T:
         raise Unavailable("", "the session store is unreachable now; retry") from None
     except ResponseError as exc:
         if session_id is not None and str(exc).startswith("WRONGTYPE"):
-            log.warning("%s: %s: %s", STORE_UNREADABLE, session_id, exc)
-            raise UnreadableSession(session_id, "not a session record") from None
+            raise _unreadable(session_id, "not a session record") from None
         log.warning("%s: %s; answering 503", STORE_UNREACHABLE, exc)  # e.g. OOM, read-only
         raise Unavailable("", "the session store refused the request now; retry") from None
+
+
+def _unreadable(session_id: str, reason: str) -> UnreadableSession:
+    """The 409 for a stored session this version cannot read, logged (once a minute)."""
+    log.warning("%s: %s: %s", STORE_UNREADABLE, session_id, reason)
+    return UnreadableSession(session_id, reason)

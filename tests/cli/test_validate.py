@@ -11,7 +11,7 @@ from abr.dqn.config import load_config  # noqa: E402
 from abr.dqn.export import export_onnx  # noqa: E402
 from abr.dqn.train import train  # noqa: E402
 from tests.conftest import abr, last_json  # noqa: E402
-from tests.dqn.test_train import SMALL  # noqa: E402
+from tests.dqn.test_train import SMALL, toml_text  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,7 @@ def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("validate")
     train(load_config(None, **SMALL), root / "run")
     export_onnx(root / "run", root / "model.onnx")
-    lines = [f"{k} = {json.dumps(v)}" for k, v in SMALL.items()]
-    (root / "small.toml").write_text("\n".join(lines) + "\n")  # the run's settings, for validate
+    (root / "small.toml").write_text(toml_text(SMALL))  # the run's settings, for validate
     return root
 
 

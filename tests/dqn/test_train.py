@@ -67,6 +67,11 @@ SMALL = dict(
 )
 
 
+def toml_text(settings: dict[str, object]) -> str:
+    """`settings` as a TOML file's top-level keys (for runs started from the command line)."""
+    return "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
+
+
 def test_smoke_run_writes_a_loadable_model_and_summary(tmp_path):
     seen: list[dict[str, float]] = []
     result = train(load_config(None, **SMALL), tmp_path / "run", seen.append, progress_every_s=0)
@@ -166,9 +171,7 @@ def test_only_training_traces_are_augmented():
 
 def test_train_cli_with_ablation_switches(tmp_path):
     config = tmp_path / "small.toml"
-    config.write_text(
-        "\n".join(f"{k} = {json.dumps(v)}" for k, v in SMALL.items() if k != "device") + "\n"
-    )
+    config.write_text(toml_text({k: v for k, v in SMALL.items() if k != "device"}))
     run = str(tmp_path / "run")
     ablation = ["--no-per", "--no-double", "--n-step", "1", "--json"]
     summary = last_json(abr("train", "--config", str(config), "--out", run, *ablation))
@@ -288,9 +291,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path):
     """A real process, killed -9 mid-run (twice): each time the checkpoint on disk loads, and
     the resumed run finishes with every validation row once, losing at most one interval."""
     settings = {**SMALL, "total_env_steps": 6_400, "val_every_env_steps": 800}
-    (tmp_path / "run.toml").write_text(
-        "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items()) + "\n"
-    )
+    (tmp_path / "run.toml").write_text(toml_text(settings))
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "abr.cli", "train", "--config", str(tmp_path / "run.toml")]
     command += ["--out", str(run_dir)]
@@ -342,9 +343,7 @@ def test_each_progress_report_shows_the_latest_validation(tmp_path):
 def _train_until_interrupted(tmp_path: Path, wait_for_checkpoint: bool) -> subprocess.Popen:
     val_every = 800 if wait_for_checkpoint else 400_000  # else only at the end, never reached
     settings = {**SMALL, "total_env_steps": 400_000, "val_every_env_steps": val_every}
-    (tmp_path / "run.toml").write_text(
-        "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items()) + "\n"
-    )
+    (tmp_path / "run.toml").write_text(toml_text(settings))
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "abr.cli", "train", "--config", str(tmp_path / "run.toml")]
     process = subprocess.Popen(
